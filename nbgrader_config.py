@@ -1,0 +1,17 @@
+"""nbgrader configuration: run nbgrader's own commands from the repository root.
+
+    nbgrader generate_assignment ch01_neuron --force   # solutions/ -> exercises/
+    nbgrader autograde ch01_neuron                     # submitted/<student>/ch01_neuron/
+"""
+
+c = get_config()  # noqa: F821  (provided by nbgrader)
+
+c.CourseDirectory.root = "."
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# Only the notebook is released (no caches, no grader files).
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+# Hidden tests draw inputs at grading time; a notebook must finish in seconds.
+c.ExecutePreprocessor.timeout = 120
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
