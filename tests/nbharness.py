@@ -103,7 +103,7 @@ def execute(nb, cwd, env_extra=None, allow_errors=True, timeout=300):
     """Execute a notebook in a fresh kernel; returns the executed notebook."""
     from nbclient import NotebookClient
 
-    env = dict(os.environ, MPLBACKEND="Agg", **(env_extra or {}))
+    env = dict(os.environ, **(env_extra or {}))
     client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd)}})
     client.execute(env=env)

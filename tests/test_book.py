@@ -25,7 +25,7 @@ def toc_files():
 @pytest.fixture(scope="module")
 def build():
     """`jupyter-book build -W --keep-going .`, as `make book` runs it (cached executions)."""
-    env = dict(os.environ, MPLBACKEND="Agg",
+    env = dict(os.environ,
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     proc = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "-W",
                            "--keep-going", "."], cwd=ROOT, env=env, capture_output=True,

@@ -1,5 +1,7 @@
 """The released notebooks: generated, never hand-edited, and usable without the answer key."""
 
+import re
+
 import nbformat
 import pytest
 
@@ -66,8 +68,8 @@ def test_solved_release_runs_clean_without_nnref(release):
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in answers:
-            cell.source = answers[grade_id].replace("### BEGIN SOLUTION\n", "").replace(
-                "### END SOLUTION\n", "").replace("### END SOLUTION", "")
+            cell.source = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "",
+                                 answers[grade_id], flags=re.M)
     nb = execute(nb, cwd=fresh.parent,
                  env_extra={"IPYTHONDIR": str(blocked_ipython_dir(tmp / "solved"))})
     failed = [(i, cell.metadata.get("nbgrader", {}).get("grade_id"), ename)

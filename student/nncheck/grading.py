@@ -19,6 +19,7 @@ comparison can run wherever the grader decides. Locally (the default, and under 
 contains no answers.
 """
 
+import base64
 import importlib
 import os
 import secrets
@@ -133,14 +134,126 @@ def call_student(student, args, kwargs, name):
                           f"{type(e).__name__}: {e}") from e
 
 
-def grade(student, ref, cases, *, kwargs=None, rtol=1e-10, atol=1e-12, hint=None, name=None):
-    """Compare ``student`` with ``nnref.<ref>`` on every case, drawn now. See module doc."""
-    kwargs = dict(kwargs or {})
+# --- the pieces a remote grader needs (nngrader) ----------------------------------------
+#
+# ``grade()`` below is the composition of these steps. The class grader (``nngrader``)
+# runs ``student_name``/``check_callable``/``call_student`` inside the student's sandbox on
+# inputs it drew with ``draw_cases``, carries the outputs across with ``encode``/``decode``
+# (plain numbers and arrays only, never pickle), and runs ``compare_case`` in its own clean
+# process. Same inputs for the same seed, same tolerances, same messages.
+
+
+def student_name(student, ref, name=None):
+    """The name used in messages: ``name``, else the function's ``__name__``, else ``ref``."""
     name = name or getattr(student, "__name__", ref)
     if name == "<lambda>":
         name = ref
+    return name
+
+
+def check_callable(student, name):
     if not callable(student):
         raise CheckFailed(f"{name}: expected a function, got {type(student).__name__}")
+
+
+def draw_cases(cases, seed):
+    """The positional arguments of every case, drawn in order from one generator."""
+    rng = np.random.default_rng(seed)
+    return [draw_case(case, rng) for case in cases]
+
+
+def case_context(i, n, args, seed):
+    return f"Case {i + 1} of {n}: inputs ({describe_args(args)}), seed {seed}."
+
+
+def compare_case(got, expected, name, i, n, args, seed, *, rtol, atol, hint):
+    """Compare one case; raises :class:`CheckFailed` with the message ``grade()`` gives."""
+    expect_close(got, expected, name, rtol=rtol, atol=atol, hint=hint,
+                 context=case_context(i, n, args, seed))
+
+
+class EncodeError(ValueError):
+    """A value that is not numbers, arrays, or tuples/lists/dicts of them."""
+
+
+def encode(value, *, max_bytes=64 << 20, _budget=None):
+    """A JSON-able, pickle-free description of a result (numbers, arrays, containers)."""
+    budget = [max_bytes] if _budget is None else _budget
+
+    def enc(v, depth):
+        if depth > 20:
+            raise EncodeError("nested too deeply")
+        if v is None:
+            return {"t": "none"}
+        if isinstance(v, (bool, np.bool_)):
+            return {"t": "bool", "v": bool(v)}
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return {"t": "int", "v": int(v)}
+        if isinstance(v, (float, np.floating)):
+            return {"t": "float", "v": repr(float(v))}
+        if isinstance(v, dict):
+            return {"t": "dict", "v": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+        if isinstance(v, (tuple, list)):
+            return {"t": type(v).__name__ if type(v) in (tuple, list) else "list",
+                    "v": [enc(x, depth + 1) for x in v]}
+        if isinstance(v, str):
+            return {"t": "str", "v": v[:1000]}
+        try:
+            arr = np.asarray(v)
+        except Exception as e:  # an object that does not convert
+            raise EncodeError(f"cannot convert {type(v).__name__} to an array: {e}") from e
+        if arr.dtype.kind not in "biufc":
+            if arr.dtype.kind == "O" and arr.size <= 1000:
+                return {"t": "list", "v": [enc(x, depth + 1) for x in arr.tolist()]} \
+                    if arr.ndim else enc(arr.item(), depth + 1)
+            raise EncodeError(f"expected numbers, got an array of {arr.dtype}")
+        arr = np.ascontiguousarray(arr)
+        budget[0] -= arr.nbytes
+        if budget[0] < 0:
+            raise EncodeError("result too large")
+        return {"t": "array", "dtype": arr.dtype.str, "shape": list(arr.shape),
+                "data": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+    return enc(value, 0)
+
+
+def decode(obj):
+    """Inverse of :func:`encode` (builds only plain Python numbers and numpy arrays)."""
+    t = obj["t"]
+    if t == "none":
+        return None
+    if t == "bool":
+        return bool(obj["v"])
+    if t == "int":
+        return int(obj["v"])
+    if t == "float":
+        return float(obj["v"])
+    if t == "str":
+        return str(obj["v"])
+    if t == "dict":
+        return {_hashable(decode(k)): decode(x) for k, x in obj["v"]}
+    if t == "tuple":
+        return tuple(decode(x) for x in obj["v"])
+    if t == "list":
+        return [decode(x) for x in obj["v"]]
+    if t == "array":
+        dtype = np.dtype(obj["dtype"])
+        if dtype.kind not in "biufc":
+            raise EncodeError(f"bad dtype {dtype}")
+        data = base64.b64decode(obj["data"])
+        return np.frombuffer(data, dtype=dtype).reshape(obj["shape"]).copy()
+    raise EncodeError(f"unknown encoded type {t!r}")
+
+
+def _hashable(k):
+    return k.item() if isinstance(k, np.ndarray) and k.ndim == 0 else k
+
+
+def grade(student, ref, cases, *, kwargs=None, rtol=1e-10, atol=1e-12, hint=None, name=None):
+    """Compare ``student`` with ``nnref.<ref>`` on every case, drawn now. See module doc."""
+    kwargs = dict(kwargs or {})
+    name = student_name(student, ref, name)
+    check_callable(student, name)
     seed = grading_seed()
     rng = np.random.default_rng(seed)
     expected_fn = reference(ref)
@@ -148,5 +261,5 @@ def grade(student, ref, cases, *, kwargs=None, rtol=1e-10, atol=1e-12, hint=None
         args = draw_case(case, rng)
         expected = expected_fn(*args, **kwargs)
         got = call_student(student, args, kwargs, name)
-        context = f"Case {i + 1} of {len(cases)}: inputs ({describe_args(args)}), seed {seed}."
-        expect_close(got, expected, name, rtol=rtol, atol=atol, hint=hint, context=context)
+        compare_case(got, expected, name, i, len(cases), args, seed,
+                     rtol=rtol, atol=atol, hint=hint)
