@@ -35,9 +35,12 @@ def sigmoid(z):
 
 
 def sigmoid_prime(z):
-    r""":math:`\sigma'(z) = \sigma(z)\,(1 - \sigma(z))`, at most 1/4 (at z = 0)."""
-    s = sigmoid(z)
-    return s * (1.0 - s)
+    r""":math:`\sigma'(z) = \sigma(z)\,(1 - \sigma(z)) = \sigma(z)\,\sigma(-z)`, at most 1/4 (at z = 0).
+
+    The second form keeps full relative precision for large :math:`|z|`, where
+    :math:`1 - \sigma(z)` would cancel.
+    """
+    return sigmoid(z) * sigmoid(-z)
 
 
 def tanh(z):

@@ -17,6 +17,7 @@ Shapes: ``x`` is ``(n,)``; ``s``, ``w`` are ``(H,)``; ``points`` are ``(n, 2)``;
 import numpy as np
 
 from . import activations
+from .logic import and_neuron, or_neuron
 from .mlp import MLP
 
 # --- the function of lecture 003 --------------------------------------------------------
@@ -176,21 +177,6 @@ def half_planes(vertices):
     e = np.roll(v, -1, axis=0) - v
     n = np.sign(signed_area(v)) * np.stack([-e[:, 1], e[:, 0]], axis=1)
     return n.T, -np.sum(n * v, axis=1)
-
-
-def and_neuron(m):
-    r"""AND of :math:`m` binary inputs, lecture 000's rule with threshold :math:`m - \frac12`:
-    :math:`[u_1 + \dots + u_m - (m - \tfrac12) > 0]` (lecture 002: :math:`\mathbb I[\sum u_j \ge m]`).
-
-    Returns ``(W (m, 1), b (1,))``.
-    """
-    return np.ones((m, 1)), np.array([-(m - 0.5)])
-
-
-def or_neuron(m):
-    r"""OR of :math:`m` binary inputs: :math:`[u_1 + \dots + u_m - \tfrac12 > 0]`
-    (lecture 002: :math:`\mathbb I[\sum u_j \ge 1]`). Returns ``(W (m, 1), b (1,))``."""
-    return np.ones((m, 1)), np.array([-0.5])
 
 
 def polygon_network_params(vertices):

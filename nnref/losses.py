@@ -349,3 +349,23 @@ def regularized(loss_value, w, lam, kind="l2"):
     r"""The objective of lecture 004, :math:`E(X, Y, w) = C(X, Y, w) + \lambda R(w)`:
     the data term ``loss_value`` plus ``lam`` times :func:`regularizer`."""
     return float(loss_value) + lam * regularizer(w, kind)
+
+
+def poisson_nll(lam, y):
+    r"""Poisson negative log-likelihood of the rates :math:`\lambda_i` (up to the constant
+    :math:`\ln y_i!`):
+
+    .. math:: \frac1n \sum_{i=1}^n \bigl(\lambda_i - y_i \ln \lambda_i\bigr).
+
+    This is ``torch.nn.functional.poisson_nll_loss(log(lam), y, log_input=True)``.
+    """
+    lam, y = np.asarray(lam, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = lam.shape[0] if lam.ndim else 1
+    return float(np.sum(lam - y * np.log(lam)) / n)
+
+
+def poisson_nll_grad(lam, y):
+    r""":math:`\frac{\partial}{\partial \lambda_i} = \frac1n \Bigl(1 - \frac{y_i}{\lambda_i}\Bigr)`."""
+    lam, y = np.asarray(lam, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    n = lam.shape[0] if lam.ndim else 1
+    return (1.0 - y / lam) / n
