@@ -207,11 +207,12 @@ def encode(value, *, max_bytes=64 << 20, _budget=None):
                 return {"t": "list", "v": [enc(x, depth + 1) for x in arr.tolist()]} \
                     if arr.ndim else enc(arr.item(), depth + 1)
             raise EncodeError(f"expected numbers, got an array of {arr.dtype}")
+        shape = list(arr.shape)           # before ascontiguousarray, which makes 0-d 1-d
         arr = np.ascontiguousarray(arr)
         budget[0] -= arr.nbytes
         if budget[0] < 0:
             raise EncodeError("result too large")
-        return {"t": "array", "dtype": arr.dtype.str, "shape": list(arr.shape),
+        return {"t": "array", "dtype": arr.dtype.str, "shape": shape,
                 "data": base64.b64encode(arr.tobytes()).decode("ascii")}
 
     return enc(value, 0)
