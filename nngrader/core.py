@@ -1,5 +1,6 @@
 """Grade one submission: repair, run in the sandbox, compare in this (clean) process."""
 
+import os
 import secrets
 import signal
 import time
@@ -52,14 +53,26 @@ class Result:
         return cls(**d)
 
 
-def _signal_reason(rc):
+def _signal_reason(rc, res=None, limits=None):
+    """Why the process ended by itself (``res.killed is None``: not the grader's doing)."""
     if rc is not None and 128 < rc < 160:
         rc = 128 - rc   # a shell-style status (bwrap's init reports 128 + signal)
     if rc is None or rc >= 0:
         return f"the notebook's process exited (code {rc}: os._exit or a fatal error)"
     sig = -rc
-    names = {signal.SIGKILL: "was killed (SIGKILL: out of memory or too many processes?)",
-             signal.SIGSEGV: "crashed (segmentation fault)",
+    if sig == signal.SIGKILL:
+        # Only the kernel or something outside sends SIGKILL (the grader's own kills are
+        # res.killed): say which, as far as it is known, and never guess.
+        if getattr(res, "oom", None):
+            return "the notebook's process was killed by the kernel's out-of-memory killer"
+        wall = getattr(res, "seconds", None)
+        if limits is not None and (wall is None or wall * (os.cpu_count() or 1) >= limits.cpu):
+            # RLIMIT_CPU's hard limit (after an ignored SIGXCPU) is possible only then
+            return (f"the notebook's process was killed (SIGKILL): its CPU time limit "
+                    f"({limits.cpu:g} s), or something outside the notebook")
+        return ("the notebook's process was killed (SIGKILL) from outside the notebook, "
+                "not by a grader limit")
+    names = {signal.SIGSEGV: "crashed (segmentation fault)",
              signal.SIGXCPU: "used up its CPU time limit",
              signal.SIGXFSZ: "wrote a file larger than the limit",
              signal.SIGABRT: "aborted (SIGABRT)", signal.SIGBUS: "crashed (bus error)"}
@@ -131,8 +144,15 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
         ends.update(run_ends)
         hidden.update(run_hidden)
         if not any(e.get("ev") == "ready" for e in res.events):
-            person = ("the sandbox could not start the notebook: "
-                      + (res.stderr.strip().splitlines() or ["no message"])[-1][:300])
+            if res.killed == "startup timeout":
+                why = (f"it was not ready after {sandbox.limits.startup_timeout:g} s "
+                       "(the machine is overloaded?)")
+            elif res.killed:
+                why = f"it was stopped ({res.killed})"
+            else:
+                why = (res.stderr.strip().splitlines()
+                       or [_signal_reason(res.returncode, res, sandbox.limits)])[-1][:300]
+            person = "the sandbox could not start the notebook: " + why
             break
         if any(e.get("ev") == "done" for e in res.events):
             break
@@ -144,7 +164,7 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
         elif res.killed == "protocol":
             why = "the notebook tampered with the grader's channel"
         else:
-            why = _signal_reason(res.returncode)
+            why = _signal_reason(res.returncode, res, sandbox.limits)
         label = plan.units[k]["label"] if k is not None else "start-up"
         notes.append(f"{label}: {why}")
         if k is None or k in skip or attempts > max_restarts or res.killed in (

@@ -14,12 +14,21 @@ processes, file size, core dumps, open files), a distinct unprivileged uid per w
 when the grader runs as root (so ``RLIMIT_NPROC`` bites and nothing of the grader is
 writable), a per-cell and a total wall-time limit that kills the process group, and a
 byte cap on everything the process prints.
+
+Slot uids are leased system-wide (an ``flock`` on a root-only lock file per uid), not just
+per grader: the uid-wide ``kill(-1)`` that ends a run and the uid-wide ``RLIMIT_NPROC``
+must never reach a sandbox of another grader process that runs at the same time (two
+courses, two assignments, two test workers). A run whose preferred uid is leased takes
+the next free one.
 """
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -39,6 +48,7 @@ class Limits:
     fsize: int = 64 << 20           # RLIMIT_FSIZE, bytes per file
     nofile: int = 256
     cell_timeout: float = 60.0      # wall time of one cell
+    startup_timeout: float = 120.0  # wall time until the notebook is ready (imports)
     total_timeout: float = 300.0    # wall time of one run
     output_cap: int = 1 << 20       # bytes kept per cell and stream
     result_cap: int = 16 << 20      # bytes of one hidden-test result
@@ -48,10 +58,106 @@ class Limits:
 class RunResult:
     events: list = field(default_factory=list)
     returncode: int | None = None
-    killed: str | None = None        # "timeout", "total timeout", "protocol"
+    killed: str | None = None        # the grader killed it: "timeout", "total timeout",
+    #                                  "startup timeout", "protocol"; None: it ended itself
     running: int | None = None       # cell index running when the process ended
     stderr: str = ""
     seconds: float = 0.0
+    oom: bool | None = None          # the kernel's OOM killer fired during the run
+    uid: int | None = None           # the uid the run leased
+
+
+UID_SPAN = 256   # a run may lease any uid in [uid_base, uid_base + UID_SPAN)
+
+
+def _lock_dir():
+    """A directory only this (root) process's uid can write, for the uid lease files."""
+    for d in (Path("/run/nngrader"),
+              Path(tempfile.gettempdir()) / f"nngrader-uid-leases-{os.getuid()}"):
+        try:
+            d.mkdir(mode=0o700, exist_ok=True)
+            st = os.lstat(d)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+            return d
+    raise RuntimeError("nngrader: no private directory for the uid lease files")
+
+
+def _try_lock(d, uid, block=False):
+    fd = os.open(d / f"uid-{uid}.lock",
+                 os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def uid_lease(preferred, base=None, span=UID_SPAN, clean=True):
+    """Hold ``preferred`` (or the next free uid of the range) for this process alone.
+
+    Every grader process (and every thread) that runs student code as a slot uid leases
+    it here first, so a uid-wide kill or process count only ever concerns its own run.
+    Whatever an earlier holder left behind (a grader that crashed) is killed on entry
+    (``clean``).
+    """
+    base = preferred if base is None else base
+    d = _lock_dir()
+    fd = uid = None
+    for k in range(span):
+        uid = base + (preferred - base + k) % span
+        fd = _try_lock(d, uid)
+        if fd is not None:
+            break
+    if fd is None:             # all leased: wait for the preferred one
+        uid = preferred
+        fd = _try_lock(d, uid, block=True)
+    try:
+        if clean:
+            _kill_uid(uid)
+        yield uid
+    finally:
+        os.close(fd)
+
+
+def _kill_uid(uid):
+    """SIGKILL every process of ``uid`` (what escaped the process group: setsid, ...)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(uid)
+            os.setuid(uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _oom_kills():
+    """The kernel's OOM-kill counters (system-wide and this cgroup's), or None."""
+    n, found = 0, False
+    try:
+        for line in open("/proc/vmstat"):
+            if line.startswith("oom_kill "):
+                n, found = n + int(line.split()[1]), True
+    except (OSError, ValueError):
+        pass
+    try:
+        for line in open("/proc/self/cgroup"):
+            if line.startswith("0::"):
+                ev = Path("/sys/fs/cgroup") / line[3:].strip().lstrip("/") / "memory.events"
+                for e in open(ev):
+                    if e.startswith("oom_kill "):
+                        n, found = n + int(e.split()[1]), True
+    except (OSError, ValueError):
+        pass
+    return n if found else None
 
 
 def _world_traversable(path):
@@ -148,10 +254,15 @@ class Sandbox:
     # -- one run -------------------------------------------------------------------------
     def run(self, job, files=(), slot=0):
         """Run ``job`` (see worker.py); ``files``: (name, bytes) put in the working dir."""
-        lim = self.limits
         t0 = time.monotonic()
+        if self.uid_base is None:
+            return self._run(job, files, None, t0)
+        with uid_lease(self.uid_base + slot, base=self.uid_base) as uid:
+            return self._run(job, files, uid, t0)
+
+    def _run(self, job, files, uid, t0):
+        lim = self.limits
         workdir = Path(tempfile.mkdtemp(prefix="nngrader-"))
-        uid = None if self.uid_base is None else self.uid_base + slot
         try:
             for name, data in files:
                 (workdir / name).write_bytes(data)
@@ -177,7 +288,9 @@ class Sandbox:
             job = dict(job, cwd=cwd, uid=uid, output_cap=lim.output_cap,
                        limits={"as": lim.memory, "cpu": lim.cpu, "nproc": lim.nproc,
                                "fsize": lim.fsize, "core": 0, "nofile": lim.nofile})
-            return self._drive(cmd, env, job, t0, uid)
+            res = self._drive(cmd, env, job, t0, uid)
+            res.uid = uid
+            return res
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -186,12 +299,13 @@ class Sandbox:
         res = RunResult()
         r, w = os.pipe()
         job = dict(job, chan_fd=w)
+        oom0 = _oom_kills()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, pass_fds=(w,), env=env,
                                 start_new_session=True, cwd="/")
         os.close(w)
         lock = threading.Lock()
-        state = {"cell": None, "since": time.monotonic(), "bad": None}
+        state = {"cell": None, "since": time.monotonic(), "bad": None, "ready": False}
         err_buf = bytearray()
 
         def feed():
@@ -227,7 +341,10 @@ class Sandbox:
                         continue
                     with lock:
                         res.events.append(ev)
-                        if ev.get("ev") in ("start", "hcall"):
+                        if ev.get("ev") == "ready":
+                            state["ready"] = True
+                            state["since"] = time.monotonic()
+                        elif ev.get("ev") in ("start", "hcall"):
                             state["cell"], state["since"] = ev.get("i"), time.monotonic()
                         elif ev.get("ev") == "end":
                             state["cell"] = None
@@ -236,14 +353,19 @@ class Sandbox:
         threads = [threading.Thread(target=f, daemon=True) for f in (feed, drain, events)]
         for t in threads:
             t.start()
-        while proc.poll() is None:
+        # The process is never reaped before its group and its uid are killed: while it
+        # is a zombie its pid (= the process group id) cannot be reused by another
+        # process, so killpg never hits a stranger.
+        while not self._exited(proc.pid):
             time.sleep(0.02)
             now = time.monotonic()
             with lock:
-                cell, since = state["cell"], state["since"]
+                cell, since, ready = state["cell"], state["since"], state["ready"]
             if state["bad"]:
                 res.killed = "protocol"
-            elif now - since > lim.cell_timeout:
+            elif not ready and now - since > max(lim.startup_timeout, lim.cell_timeout):
+                res.killed = "startup timeout"   # imports on an overloaded machine
+            elif ready and now - since > lim.cell_timeout:
                 res.killed = "timeout"
             elif now - t0 > lim.total_timeout:
                 res.killed = "total timeout"
@@ -251,8 +373,12 @@ class Sandbox:
                 res.running = cell
                 self._kill(proc, uid)
                 break
-        proc.wait()
+        self._exited(proc.pid, block=True)
         self._kill(proc, uid)
+        _, status = os.waitpid(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        oom1 = _oom_kills()
+        res.oom = None if oom0 is None or oom1 is None else oom1 > oom0
         for t in threads[1:]:
             t.join(timeout=5)
         res.returncode = proc.returncode
@@ -273,6 +399,18 @@ class Sandbox:
         return open_cell
 
     @staticmethod
+    def _exited(pid, block=False):
+        """Has ``pid`` exited? Leaves it a zombie (not reaped)."""
+        flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+        while True:
+            try:
+                return os.waitid(os.P_PID, pid, flags) is not None
+            except ChildProcessError:
+                return True
+            except InterruptedError:
+                continue
+
+    @staticmethod
     def _kill(proc, uid):
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -280,13 +418,5 @@ class Sandbox:
             pass
         if uid is not None:
             # Whatever escaped the process group (setsid, double fork) runs as this slot's
-            # uid: a child that becomes that uid kills every process of it.
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.setgid(uid)
-                    os.setuid(uid)
-                    os.kill(-1, signal.SIGKILL)
-                finally:
-                    os._exit(0)
-            os.waitpid(pid, 0)
+            # uid, which this run leased for itself alone (uid_lease): kill all of it.
+            _kill_uid(uid)

@@ -12,6 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -23,13 +25,18 @@ import build_corpus as corpus  # noqa: E402
 
 from nncheck import grading as G  # noqa: E402
 from nncheck.compare import CheckFailed  # noqa: E402
-from nngrader.core import judge  # noqa: E402
+from nngrader.core import _signal_reason, judge  # noqa: E402
 from nngrader.runner import grade_class  # noqa: E402
-from nngrader.sandbox import Limits, Sandbox  # noqa: E402
+from nngrader.sandbox import Limits, RunResult, Sandbox, uid_lease  # noqa: E402
 from nngrader.spec import SpecError, load_assignment, parse_hidden  # noqa: E402
 
-LIMITS = dict(cell_timeout=15.0, total_timeout=120.0)
-# one xdist worker builds the corpus once (make test runs pytest -n 2 --dist loadgroup)
+# Generous for a loaded 2-core CI (the other xdist worker builds the book meanwhile): only
+# infinite_loop is about time, and it costs cell_timeout of one slot while the other slot
+# grades the rest of the corpus.
+LIMITS = dict(cell_timeout=60.0, total_timeout=300.0, startup_timeout=180.0)
+# One xdist worker should build the corpus once (make test runs pytest -n 2 --dist
+# loadgroup), but nothing here may depend on it: with pytest 9 + xdist 3.8 the group mark
+# is ignored and both workers grade the corpus at the same time, with the same slots.
 pytestmark = pytest.mark.xdist_group(name="grader")
 
 
@@ -69,9 +76,11 @@ def test_hostile_notebooks_touch_nothing(graded, course):
     forged = {x.student: x for x in graded["results"]}["forged_outputs"]
     assert any("fake events" in x for x in forged.reasons)
     if graded["sandbox"].uid_base is not None:   # every process of the slot uids is gone
-        ps = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True).stdout
-        uids = {int(u) for u in ps.split()}
-        assert not uids & set(range(61000, 61010))
+        for uid in range(61000, 61010):
+            # a grader elsewhere (the other xdist worker) may be using it: wait for its run
+            with uid_lease(uid, span=1, clean=False):
+                ps = subprocess.run(["ps", "-eo", "uid="], capture_output=True, text=True)
+                assert uid not in {int(u) for u in ps.stdout.split()}, uid
 
 
 @pytest.mark.slow
@@ -106,9 +115,11 @@ def test_rerun_is_idempotent(graded, course):
     root, base = course
     again = grade_class(root, corpus.ASSIGNMENT, base, root / "out", workers=2,
                         limits=Limits(**LIMITS), progress=False)
-    assert again["elapsed"] < 5   # everything came from the cache
-    first = {r.student: (r.score, r.status) for r in graded["results"]}
-    assert {r.student: (r.score, r.status) for r in again["results"]} == first
+    assert again["elapsed"] < 30   # everything came from the cache
+    first = {r.student: (r.score, r.status, r.seconds) for r in graded["results"]
+             if not r.transient}
+    assert {r.student: (r.score, r.status, r.seconds) for r in again["results"]
+            if r.student in first} == first   # same seconds: not graded again
 
 
 @pytest.mark.slow
@@ -150,6 +161,49 @@ def test_sandbox_hides_the_course():
     res = sb.run({"cells": [{"i": 0, "source": code, "trusted": False, "hidden": []}]})
     end = [e for e in res.events if e.get("ev") == "end"]
     assert end and end[0]["error"] is None, end
+
+
+def test_two_graders_on_one_machine_never_kill_each_other():
+    """Two graders (two courses, two xdist workers) with the same slot numbers: each run
+    leases its uid system-wide, so the uid-wide kill at the end of one run never reaches
+    the other's sandbox (it used to: SIGKILL, blamed on memory)."""
+    a, b = Sandbox(Limits(cell_timeout=60)), Sandbox(Limits(cell_timeout=60))
+    if a.mode != "bwrap" or a.uid_base is None:
+        pytest.skip(f"needs bwrap and root ({a.warnings})")
+    job = lambda src: {"cells": [{"i": 0, "source": src, "trusted": False, "hidden": []}]}  # noqa: E731
+    out = {}
+    t = threading.Thread(target=lambda: out.update(
+        long=a.run(job("import time\nfor _ in range(100):\n    time.sleep(0.05)"), slot=0)))
+    t.start()
+    while t.is_alive() and not any(p.name.startswith("uid-") for p in _held_leases()):
+        time.sleep(0.05)
+    short = [b.run(job("x = 1"), slot=0) for _ in range(3)]
+    t.join()
+    for r in [out["long"], *short]:
+        assert r.killed is None and any(e.get("ev") == "done" for e in r.events), \
+            (r.returncode, r.stderr[-500:])
+    assert out["long"].uid not in {r.uid for r in short}
+
+
+def _held_leases():
+    import fcntl
+    from nngrader.sandbox import _lock_dir
+    held = []
+    for p in _lock_dir().glob("uid-*.lock"):
+        with open(p) as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                held.append(p)
+    return held
+
+
+def test_sigkill_from_outside_is_not_blamed_on_memory():
+    lim = Limits()
+    msg = _signal_reason(137, RunResult(seconds=3.0, oom=False), lim)   # bwrap: 128 + 9
+    assert "outside" in msg and "memory" not in msg, msg
+    assert "out-of-memory" in _signal_reason(-9, RunResult(seconds=3.0, oom=True), lim)
+    assert "CPU time" in _signal_reason(-9, RunResult(seconds=500.0, oom=False), lim)
 
 
 def test_remote_judging_gives_the_local_message(monkeypatch):
