@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,6 +67,20 @@ def apply_mistake(solution_nb, mistake):
     return nb
 
 
+def solved_release(released_nb, solution_nb):
+    """The release with every answer cell filled in from the solution: an honest student
+    who solved everything (the solution markers removed, the hidden tests never seen)."""
+    nb = nbformat.from_dict(json.loads(json.dumps(released_nb)))
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution_nb.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "",
+                                 answers[grade_id], flags=re.M)
+    return nb
+
+
 def submit(tmp, assignment, student, nb):
     folder = tmp / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,6 +94,20 @@ def scores(tmp, assignment):
     with Gradebook(f"sqlite:///{tmp / 'gradebook.db'}") as gb:
         return {s.student.id: (s.score, s.max_score)
                 for s in gb.assignment_submissions(assignment)}
+
+
+def scores_without_the_stderr_rule(tmp, assignment):
+    """{student: score} from nbgrader's autograded notebooks, a test cell passing iff it
+    raised no error: nbgrader's own verdict minus its rule that any stderr output (a
+    numpy RuntimeWarning, say) fails the cell, a rule the class grader drops on purpose."""
+    result = {}
+    for nb_path in (tmp / "autograded").glob(f"*/{assignment}/{assignment}.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
+        result[nb_path.parents[1].name] = sum(
+            cell.metadata["nbgrader"]["points"] for cell in nb.cells
+            if cell.metadata.get("nbgrader", {}).get("grade")
+            and not any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
+    return result
 
 
 def blocked_ipython_dir(tmp, modules=("nnref",)):

@@ -2,7 +2,9 @@
 
 For each folder of solutions/ (discovered, so new chapters are covered without new code):
 the solution scores full marks, the released stub scores 0, and every typical mistake
-listed in tests/mistakes/<assignment>.json scores strictly between.
+listed in tests/mistakes/<assignment>.json scores strictly between. The class grader
+(nngrader: sandboxed, comparisons outside the student's kernel) gives every one of these
+submissions exactly the score stock `nbgrader autograde` gives.
 """
 
 import json
@@ -11,7 +13,9 @@ import nbformat
 import pytest
 
 from nbharness import (apply_mistake, assignments, load_mistakes, make_course, nbgrader,
-                       scores, submit, SOLUTIONS)
+                       scores, scores_without_the_stderr_rule, solved_release, submit,
+                       SOLUTIONS)
+from nngrader.runner import grade_class
 
 ASSIGNMENTS = assignments()
 # One xdist group per assignment: its tests share one nbgrader run on one worker.
@@ -26,12 +30,18 @@ def graded(request, tmp_path_factory):
     released = make_course(tmp, assignment)
     solution = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
     submit(tmp, assignment, "solution", solution)
+    submit(tmp, assignment, "solved", solved_release(nbformat.read(released, as_version=4), solution))
     submit(tmp, assignment, "stub", nbformat.read(released, as_version=4))
     mistakes = load_mistakes(assignment)
     for k, mistake in enumerate(mistakes):
         submit(tmp, assignment, f"mistake{k}", apply_mistake(solution, mistake))
     nbgrader("autograde", assignment, "--create", "--force", cwd=tmp)
-    return assignment, scores(tmp, assignment), mistakes
+    ours = grade_class(tmp, assignment, tmp / "submitted", tmp / "nngraded", workers=2,
+                       gradebook=False, progress=False)["results"]
+    stock = scores(tmp, assignment)
+    for student, score in scores_without_the_stderr_rule(tmp, assignment).items():
+        stock[student] += (score,)
+    return assignment, stock, mistakes, {r.student: r for r in ours}
 
 
 def test_assignments_exist():
@@ -39,25 +49,41 @@ def test_assignments_exist():
 
 
 def test_solution_scores_full_marks(graded):
-    assignment, result, _ = graded
-    score, max_score = result["solution"]
-    assert max_score > 0, f"{assignment} has no points"
-    assert score == max_score, f"{assignment}: the solution scored {score} of {max_score}"
+    assignment, result, _, _ = graded
+    for student in ("solution", "solved"):
+        score, max_score, _ = result[student]
+        assert max_score > 0, f"{assignment} has no points"
+        assert score == max_score, f"{assignment}: the {student} scored {score} of {max_score}"
 
 
 def test_released_stub_scores_zero(graded):
-    assignment, result, _ = graded
-    score, max_score = result["stub"]
+    assignment, result, _, _ = graded
+    score, max_score, _ = result["stub"]
     assert score == 0, f"{assignment}: the untouched release scored {score} of {max_score}"
 
 
 def test_typical_mistakes_score_partial_credit(graded):
-    assignment, result, mistakes = graded
+    assignment, result, mistakes, _ = graded
     for k, mistake in enumerate(mistakes):
-        score, max_score = result[f"mistake{k}"]
+        score, max_score, _ = result[f"mistake{k}"]
         assert 0 < score < max_score, (
             f"{assignment}: mistake {mistake['name']!r} scored {score} of {max_score}; "
             "a typical mistake must lose some points but not all")
+
+
+def test_class_grader_agrees_with_nbgrader(graded):
+    """nngrader's score is nbgrader's, except that a test cell is not failed for writing to
+    stderr (stock nbgrader zeroes a cell that prints a RuntimeWarning); none needs a person."""
+    assignment, result, _, ours = graded
+    for student, (stock, max_score, without_stderr_rule) in result.items():
+        r = ours[student]
+        assert (r.score, r.max_score) == (without_stderr_rule, max_score), (
+            f"{assignment}, {student}: nngrader gave {r.score} of {r.max_score}, nbgrader "
+            f"{stock} ({without_stderr_rule} without its stderr rule) of {max_score} "
+            f"({r.status}: {r.reasons}; {[t.messages for t in r.tests if not t.passed]})")
+        assert r.status != "needs a person", f"{assignment}, {student}: {r.reasons}"
+    for student in ("solution", "solved", "stub"):
+        assert result[student][0] == ours[student].score, f"{assignment}, {student}"
 
 
 @pytest.mark.parametrize("assignment", PARAMS)

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from nbharness import (EXERCISES, ROOT, SOLUTIONS, assignments, blocked_ipython_dir, errors,
-                       execute, make_course)
+                       execute, make_course, solved_release)
 
 ASSIGNMENTS = assignments()
 # One xdist group per assignment: its tests share one nbgrader run on one worker.
@@ -84,15 +84,8 @@ def test_release_stops_only_at_the_students_todos(release):
 def test_solved_release_runs_clean_without_nnref(release):
     """A student who solved every part runs the whole release without the answer key."""
     assignment, fresh, tmp = release
-    nb = nbformat.read(fresh, as_version=4)
     solution = nbformat.read(SOLUTIONS / assignment / f"{assignment}.ipynb", as_version=4)
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution.cells
-               if c.metadata.get("nbgrader", {}).get("solution")}
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", "",
-                                 answers[grade_id], flags=re.M)
+    nb = solved_release(nbformat.read(fresh, as_version=4), solution)
     nb = execute(nb, cwd=fresh.parent,
                  env_extra={"IPYTHONDIR": str(blocked_ipython_dir(tmp / "solved"))})
     failed = [(i, cell.metadata.get("nbgrader", {}).get("grade_id"), ename)
