@@ -4,9 +4,12 @@
     nbgrader autograde ch01_neuron                     # submitted/<student>/ch01_neuron/
 """
 
+import os
+
 c = get_config()  # noqa: F821  (provided by nbgrader)
 
-c.CourseDirectory.root = "."
+# The course is the folder nbgrader runs in (the repository root).
+c.CourseDirectory.root = os.getcwd()
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
