@@ -10,7 +10,7 @@ for :math:`l = L`. ``W_l`` has shape :math:`(H_{l-1}, H_l)`.
 
 import numpy as np
 
-from . import layers, losses
+from . import init, layers, losses
 
 
 class MLP:
@@ -28,7 +28,7 @@ class MLP:
         self.params = {}
         for l, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
             if scale is None:
-                bound = 1.0 / np.sqrt(fan_in)
+                bound = init.uniform_fan_in_bound(fan_in)
                 self.params[f"W{l}"] = rng.uniform(-bound, bound, (fan_in, fan_out))
                 self.params[f"b{l}"] = rng.uniform(-bound, bound, fan_out)
             else:
