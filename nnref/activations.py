@@ -40,6 +40,7 @@ def sigmoid_prime(z):
     The second form keeps full relative precision for large :math:`|z|`, where
     :math:`1 - \sigma(z)` would cancel.
     """
+    z = np.asarray(z, dtype=np.float64)
     return sigmoid(z) * sigmoid(-z)
 
 
@@ -49,8 +50,14 @@ def tanh(z):
 
 
 def tanh_prime(z):
-    r""":math:`\tanh'(z) = 1 - \tanh^2 z`, at most 1 (at z = 0)."""
-    return 1.0 - np.tanh(np.asarray(z, dtype=np.float64)) ** 2
+    r""":math:`\tanh'(z) = 1 - \tanh^2 z = \frac{4}{(e^{z} + e^{-z})^2}`, at most 1 (at z = 0).
+
+    Computed as :math:`\frac{4t}{(1 + t)^2}` with :math:`t = e^{-2|z|} \le 1`: no
+    cancellation (``1 - tanh**2`` loses all digits for :math:`|z| \gtrsim 19`) and no overflow,
+    so it is exact to a few ulps, relative, at every :math:`z`.
+    """
+    t = np.exp(-2.0 * np.abs(np.asarray(z, dtype=np.float64)))
+    return 4.0 * t / (1.0 + t) ** 2
 
 
 def relu(z):
@@ -64,8 +71,13 @@ def relu_prime(z):
 
 
 def exp(z):
-    r"""Exponential activation :math:`\sigma(z) = e^z` (Poisson regression as a neuron)."""
-    return np.exp(np.asarray(z, dtype=np.float64))
+    r"""Exponential activation :math:`\sigma(z) = e^z` (Poisson regression as a neuron).
+
+    :math:`e^z` is ``inf`` for :math:`z > 709.78` (beyond the largest float64): that is the
+    correctly rounded value, returned without an overflow warning.
+    """
+    with np.errstate(over="ignore"):
+        return np.exp(np.asarray(z, dtype=np.float64))
 
 
 def exp_prime(z):

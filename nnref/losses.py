@@ -7,7 +7,7 @@ shape of ``y_hat``.
 
 import numpy as np
 
-from . import activations, margins
+from . import activations
 
 
 def mse(y_hat, y):
@@ -237,7 +237,8 @@ def hinge(y_hat, y, alpha=1.0):
     """
     y_hat, y = _as_float(y_hat, y)
     M = y * y_hat
-    return float(np.sum(margins.hinge(M - alpha + 1.0)) / _batch_size(y_hat))
+    # [alpha - M]_+ directly: M - alpha + 1 would round away the last digits near the margin
+    return float(np.sum(np.maximum(alpha - M, 0.0)) / _batch_size(y_hat))
 
 
 def hinge_grad(y_hat, y, alpha=1.0):
@@ -245,7 +246,7 @@ def hinge_grad(y_hat, y, alpha=1.0):
     -\frac1n y_i [y_i \hat y_i < \alpha]` (0 exactly on the margin, as PyTorch)."""
     y_hat, y = _as_float(y_hat, y)
     M = y * y_hat
-    return y * margins.hinge_prime(M - alpha + 1.0) / _batch_size(y_hat)
+    return -y * (M < alpha).astype(np.float64) / _batch_size(y_hat)
 
 
 def _class_margins(scores, labels, alpha):

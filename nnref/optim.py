@@ -17,7 +17,8 @@ Contents:
 - steps: :class:`SGD` (PyTorch's, with momentum/Nesterov/weight decay),
   :class:`PolyakMomentum`, :class:`NAG` (lecture 000's forms), :class:`Adagrad`,
   :class:`RMSprop`, :class:`Adadelta`, :class:`Adam`, :class:`AdamW`, :class:`NAdam`;
-- the gradient: :func:`clip_grad_norm`, :class:`GradientNoise`;
+- the gradient: :func:`clip_grad_norm` (PyTorch's), :func:`clip_grad_norm_exact` (the
+  lecture's), :class:`GradientNoise`;
 - the learning rate: :class:`ReduceOnPlateau`, :func:`step_decay`;
 - stopping: :func:`weights_converged`, :func:`gradient_small`, :func:`loss_converged`,
   :class:`EarlyStopping`, and :func:`running_loss_estimate` (lecture 000's estimate of Q);
@@ -435,6 +436,22 @@ def clip_grad_norm(grads, theta):
     coefficient = min(1.0, theta / (norm + 1e-6))
     for g in grads.values():
         g *= coefficient
+    return norm
+
+
+def clip_grad_norm_exact(grads, theta):
+    r"""Lecture 000's clipping rule exactly, without PyTorch's :math:`10^{-6}`:
+
+    .. math:: \text{if } \|g\| > \theta:\ g := g\,\theta / \|g\|,
+
+    so a gradient whose norm is at most :math:`\theta` (equal to it included) is left
+    untouched, and a clipped one has norm :math:`\theta` to rounding. In place; returns the
+    global norm before clipping. :func:`clip_grad_norm` is PyTorch's variant.
+    """
+    norm = global_norm(grads)
+    if norm > theta:
+        for g in grads.values():
+            g *= theta / norm
     return norm
 
 

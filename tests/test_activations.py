@@ -141,6 +141,43 @@ def test_no_overflow_warning_and_no_nan_at_1000(name):
     assert all(np.all(np.isfinite(v)) for v in values)
 
 
+def test_exp_at_1000_is_inf_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(A.exp(EXTREMES[[0, -1]]), [0.0, np.inf])
+        np.testing.assert_array_equal(A.exp_prime(EXTREMES[[0, -1]]), [0.0, np.inf])
+
+
+def test_tanh_prime_is_exact_to_ulps_at_every_z():
+    """Against 4 / (e^z + e^-z)^2 in 50-digit arithmetic: 1 - tanh^2 loses every digit
+    near |z| = 19 (and returns 0 beyond), the stable form keeps ~1e-15 relative."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    z = np.concatenate([np.linspace(-40, 40, 801), [-300.0, -19.1, 10.0, 19.0, 19.1, 300.0]])
+    exact = np.array([float(4 / (mpmath.exp(mpmath.mpf(v)) + mpmath.exp(-mpmath.mpf(v))) ** 2)
+                      for v in z])
+    np.testing.assert_allclose(A.tanh_prime(z), exact, rtol=4e-15, atol=0)
+
+
+ELEMENTWISE_NAMES = ALL_ELEMENTWISE + ["exp"]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE_NAMES)
+def test_elementwise_functions_take_lists_scalars_and_ints(name):
+    """Lists, Python scalars, 0-d arrays and integer arrays in; float64 out, same values."""
+    fns = [getattr(A, name)] + ([getattr(A, f"{name}_prime")] if hasattr(A, f"{name}_prime") else [])
+    for f in fns:
+        ref = f(np.array([1.0, 2.0]))
+        for z in ([1.0, 2.0], [1, 2], np.array([1, 2])):
+            out = f(z)
+            assert out.dtype == np.float64, (f.__name__, z)
+            np.testing.assert_array_equal(out, ref)
+        for z in (2.0, 2, np.array(2.0), np.array(2)):
+            out = np.asarray(f(z))
+            assert out.shape == () and out.dtype == np.float64, (f.__name__, z)
+            assert out == ref[1]
+
+
 def test_values_at_1000_are_the_limits():
     z = np.array([-1000.0, 1000.0])
     np.testing.assert_array_equal(A.sigmoid(z), [0.0, 1.0])

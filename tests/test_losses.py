@@ -213,6 +213,20 @@ def test_binary_hinge_matches_its_torch_formula():
               kwargs={"alpha": alpha})
 
 
+@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.7])
+def test_binary_hinge_is_exact_one_ulp_from_the_margin(alpha):
+    """[alpha - M]_+ and its gradient straight from alpha: shifting to (1 - (M - alpha + 1))_+
+    rounds away the last digits, so one ulp inside the margin the gradient was -0."""
+    inside, outside = np.nextafter(alpha, 0.0), np.nextafter(alpha, 1.0)
+    y = np.array([1.0, 1.0, -1.0])
+    y_hat = np.array([inside, outside, -inside])
+    n = len(y)
+    assert L.hinge(y_hat, y, alpha=alpha) == 2 * (alpha - inside) / n
+    np.testing.assert_array_equal(L.hinge_grad(y_hat, y, alpha=alpha), [-1 / n, 0.0, 1 / n])
+    assert L.hinge(np.array([alpha]), np.array([1.0]), alpha=alpha) == 0.0
+    np.testing.assert_array_equal(L.hinge_grad(np.array([alpha]), np.array([1.0]), alpha=alpha), [0.0])
+
+
 @pytest.mark.parametrize("alpha", [1.0, 0.3])
 def test_hinge_2_is_C_times_torch_multi_margin_loss(alpha):
     scores, labels = rng.normal(size=(N, C)), rng.integers(0, C, N)

@@ -370,6 +370,23 @@ def test_clipping_keeps_the_direction_and_caps_the_norm(g, theta):
                                    atol=1e-9 * norm * theta)
 
 
+def test_exact_clipping_leaves_a_gradient_of_norm_theta_alone_and_caps_longer_ones():
+    """The lecture's rule: clip only if ||g|| > theta, to exactly theta / ||g||; PyTorch's
+    variant shrinks a gradient of norm theta by theta / (theta + 1e-6)."""
+    g = np.array([3.0, 4.0])                          # norm 5
+    same = {"g": g.copy()}
+    assert optim.clip_grad_norm_exact(same, 5.0) == 5.0
+    np.testing.assert_array_equal(same["g"], g)
+    torchs = {"g": g.copy()}
+    optim.clip_grad_norm(torchs, 5.0)
+    assert np.all(torchs["g"] < g)
+    long = {"W": np.full((2, 2), 10.0), "b": np.array([-10.0])}
+    norm = optim.clip_grad_norm_exact(long, 2.0)
+    assert norm == pytest.approx(np.sqrt(500.0), rel=1e-15)
+    assert optim.global_norm(long) == pytest.approx(2.0, rel=1e-15)
+    np.testing.assert_allclose(long["W"], 10.0 * 2.0 / norm, rtol=1e-15)
+
+
 def test_gradient_noise_variance_decays_as_lecture_004_says():
     noise = optim.GradientNoise(eta=1.0, gamma=0.55, seed=0)
     assert noise.variance(0) == 1.0
