@@ -25,14 +25,125 @@ def test_a_wrong_element_is_named_with_expected_and_got_and_the_hint():
 
 
 def test_shape_none_and_non_numbers_get_their_own_message():
-    assert "wrong shape: expected (3,), got (2,)" in message(expect_close, [1, 2], [1, 2, 3])
+    assert "shape mismatch: expected an array of shape (3,), got one of shape (2,)" in \
+        message(expect_close, [1, 2], [1, 2, 3])
     assert "forget to `return`" in message(expect_close, None, [1.0])
     assert "expected numbers" in message(expect_close, "abc", [1.0])
 
 
-def test_overflow_is_called_out():
-    text = message(expect_close, [np.nan, 1.0], [0.0, 1.0], "sigmoid")
-    assert "nan" in text and "numerically stable" in text
+def test_nan_and_inf_are_explained_without_guessing_an_overflow():
+    text = message(expect_close, [np.nan, 1.0], [0.0, 1.0], "adam_run")
+    assert "got nan at index (0,)" in text and "0/0" in text and "overflow" not in text
+    text = message(expect_close, [np.inf], [2.0], "f")
+    assert "got inf" in text and "division by zero" in text
+
+
+def test_a_shape_mismatch_is_reported_as_one_not_as_a_wrong_value():
+    text = message(expect_close, np.arange(30.0), np.arange(31.0), "history")
+    assert "shape mismatch" in text and "(31,)" in text and "(30,)" in text
+    assert "wrong value" not in text
+    text = message(expect_close, (np.ones(3), 2.0), (np.ones((3, 1)), 2.0), "grads")
+    assert "grads[0]: shape mismatch" in text
+
+
+def test_a_float32_result_is_told_it_is_float32_instead_of_the_usual_hint():
+    z = np.array([1.0, 2.0, 3.0])
+    got = (np.exp(z) / np.exp(z).sum()).astype(np.float32) + np.float32(1e-7)
+    text = message(expect_close, got, np.exp(z) / np.exp(z).sum(), "softmax", rtol=1e-12,
+                   hint="subtract the maximum logit before exponentiating")
+    assert "float32" in text and "float64" in text and "maximum logit" not in text
+    expect_close(np.float32([0.5]), [0.5])     # a float32 result that is right passes
+
+
+def grading_message(student, ref, cases, **kwargs):
+    return message(grade, student, ref=ref, cases=cases, **kwargs)
+
+
+def test_a_function_that_modifies_its_argument_fails_naming_it():
+    def relu_backward(dout, z):
+        dout[z <= 0] = 0.0                      # zeroes the caller's dout
+        return dout
+    text = grading_message(relu_backward, "backprop.relu_backward", [(normal(6), normal(6))])
+    assert "modified its argument `dout` in place" in text and "`z`" not in text
+
+    def gd_step(X, y, w, b, eta):
+        w -= eta * (2 / len(y)) * X.T @ (X @ w + b - y)
+        return w, b - eta * (2 / len(y)) * np.sum(X @ w + b - y)
+    text = grading_message(gd_step, "neuron.mse_gd_step",
+                           [(normal(5, 2), normal(5), normal(2), values(0.5), values(0.1))])
+    assert "`w`" in text and "in place" in text
+
+
+def test_restoring_an_argument_is_not_modifying_it():
+    def numerical_gradient_demo(x):
+        x[...] += 1.0
+        x[...] -= 1.0
+        return np.zeros_like(x)
+    with pytest.raises(CheckFailed) as info:  # wrong values, but not "modified"
+        grade(numerical_gradient_demo, ref="activations.relu", cases=[values([1.0, 2.0])])
+    assert "in place" not in str(info.value)
+
+
+def test_the_reference_sees_the_inputs_before_the_student_changes_them():
+    seen = []
+
+    def student(z):
+        seen.append(z)
+        z[...] = 0.0
+        return np.maximum(z, 0.0)
+    text = grading_message(student, "activations.relu", [values([1.0, -2.0, 3.0])])
+    assert "modified its argument `z`" in text
+    assert "[ 1., -2.,  3.]" in text or "[1.0, -2.0, 3.0]" in text.replace(" ", "") \
+        or "1., -2., 3." in text.replace("  ", " "), text   # the input as given, not zeroed
+
+
+def test_a_floating_point_warning_fails_the_check_naming_the_warning_and_the_input():
+    def sigmoid(z):
+        return np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+    text = grading_message(sigmoid, "activations.sigmoid", [values([-1000.0, 0.0, 1000.0])])
+    assert "sigmoid" in text and "RuntimeWarning: overflow encountered in exp" in text
+    assert "-1000" in text and "np.where evaluates BOTH branches" in text
+    # the student's own np.seterr does not switch the policy off
+    old = np.seterr(all="ignore")
+    try:
+        assert "overflow" in grading_message(sigmoid, "activations.sigmoid", [values([1000.0])])
+    finally:
+        np.seterr(**old)
+
+    def adam_bias(m):
+        return m / (1 - 0.9 ** 0)               # k counted from 0: a division by zero
+    assert "divide by zero" in grading_message(adam_bias, "activations.relu", [normal(3)])
+
+
+def test_a_warning_suppressed_inside_the_function_is_its_own_business():
+    def sigmoid(z):
+        with np.errstate(over="ignore"):
+            return 1 / (1 + np.exp(-z))
+    grade(sigmoid, ref="activations.sigmoid", cases=[values([-1000.0, 0.0, 1000.0])])
+
+
+def test_other_warnings_pass_through():
+    import warnings
+
+    def relu(z):
+        warnings.warn("a deprecation", DeprecationWarning)
+        return np.maximum(z, 0.0)
+    with pytest.warns(DeprecationWarning):
+        grade(relu, ref="activations.relu", cases=[normal(3)])
+
+
+def test_a_numpy_error_names_the_function_its_line_and_the_cause():
+    def predict_linear(X, w, b):
+        return w @ X + b                       # the factors swapped
+    text = grading_message(lambda X, w, b: predict_linear(X, w, b), "neuron.predict_linear",
+                           [(normal(8, 3), normal(3), normal())])
+    assert "raised ValueError in predict_linear()" in text
+    assert ": `return w @ X + b" in text and "matrix product" in text
+
+    def neuron(X, w, b):
+        return np.sum(X * w[:, None], axis=1) + b
+    text = grading_message(neuron, "neuron.predict_linear", [(normal(8, 3), normal(3), normal())])
+    assert "neuron" in text and "broadcast" in text and "shape (8, 3)" in text
 
 
 def test_tuples_and_dicts_are_compared_entry_by_entry():
@@ -78,7 +189,8 @@ def test_grade_does_not_let_the_student_change_the_inputs():
         z[...] = 0.0
         return np.maximum(z, 0.0)
     grade(lambda z: np.maximum(z, 0.0), ref="activations.relu", cases=[normal(4)])
-    assert "wrong value" in message(grade, mutating, ref="activations.relu", cases=[normal(50)])
+    assert "modified its argument `z`" in message(grade, mutating, ref="activations.relu",
+                                                  cases=[normal(50)])
 
 
 arrays = hnp.arrays(dtype=st.sampled_from([np.float64, np.int64, np.bool_, np.complex128]),

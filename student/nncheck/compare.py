@@ -35,6 +35,24 @@ def _as_float_array(got, name, hint, context):
     return arr
 
 
+def _precision(got):
+    """``"float32"`` (or float16) when the student's result is in single precision."""
+    dtype = getattr(got, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(got).dtype
+        except (TypeError, ValueError):
+            return None
+    name = str(dtype).replace("torch.", "")
+    return name if name in ("float32", "float16", "bfloat16", "complex64") else None
+
+
+_NOT_FINITE = {
+    "nan": "nan (not a number) comes from 0/0, inf - inf, inf/inf or 0 * inf",
+    "inf": "inf comes from a division by zero or a number beyond float64's range (about 1.8e308)",
+}
+
+
 def expect_close(got, expected, name="result", *, rtol=1e-7, atol=1e-10, hint=None, context=None):
     """Check ``got`` equals ``expected`` element-wise within ``atol + rtol*|expected|``.
 
@@ -58,17 +76,29 @@ def expect_close(got, expected, name="result", *, rtol=1e-7, atol=1e-10, hint=No
         return
 
     expected = np.asarray(expected, dtype=np.float64)
+    single = _precision(got)
     got = _as_float_array(got, name, hint, context)
     if got.shape != expected.shape:
-        _fail(name, f"wrong shape: expected {expected.shape}, got {got.shape}", hint, context)
-    bad_nan = ~np.isfinite(got) & np.isfinite(expected)
-    if bad_nan.any():
-        idx = _first(bad_nan)
-        _fail(name, f"got {got[idx]} at index {idx} where {expected[idx]:.6g} was expected "
-                    "(overflow? use a numerically stable form)", hint, context)
-    err = np.abs(got - expected)
-    tol = atol + rtol * np.abs(expected)
-    wrong = ~(err <= tol) & ~(np.isinf(expected) & (got == expected))
+        _fail(name, f"shape mismatch: expected an array of shape {expected.shape}, got one of "
+                    f"shape {got.shape} (values are compared only when the shapes agree)",
+              hint, context)
+    bad = ~np.isfinite(got) & np.isfinite(expected)
+    with np.errstate(all="ignore"):  # inf - inf: a comparison prints no warning of its own
+        err = np.abs(got - expected)
+        tol = atol + rtol * np.abs(expected)
+        wrong = ~(err <= tol) & ~(np.isinf(expected) & (got == expected))
+    if single and wrong.any():
+        # the usual hint (a max-subtraction, a batch mean...) would mislead: say what it is
+        hint = (f"your result is {single} (single precision, about 7 significant digits); "
+                "the course computes in float64: use float64 arrays (np.asarray(x, dtype="
+                "np.float64); torch.float64 / .double() in torch)")
+    if bad.any():
+        idx = _first(bad)
+        kind = "nan" if np.isnan(got[idx]) else "inf"
+        where = f" at index {idx}" if got.ndim else ""
+        _fail(name, f"got {got[idx]}{where} where {expected[idx]:.6g} was expected "
+                    f"({_NOT_FINITE[kind]}); {int(bad.sum())} of {bad.size} element(s) "
+                    "not finite", hint, context)
     if wrong.any():
         idx = _first(wrong)
         where = f" at index {idx}" if got.ndim else ""

@@ -20,9 +20,15 @@ contains no answers.
 """
 
 import base64
+import copy
 import importlib
+import inspect
+import linecache
 import os
+import re
 import secrets
+import traceback
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,7 +107,16 @@ def draw_case(case, rng):
 
 
 def describe_args(args):
-    return ", ".join(f"shape {np.shape(a)}" if np.ndim(a) else repr(a) for a in args)
+    """Inputs as a student can read them: small arrays by value, larger ones by shape."""
+    return ", ".join(_describe(a) for a in args)
+
+
+def _describe(a):
+    if isinstance(a, np.ndarray) and a.ndim and a.size <= 6:
+        return np.array2string(a, precision=6, separator=", ")
+    if np.ndim(a):
+        return f"shape {np.shape(a)}"
+    return repr(a.item() if isinstance(a, (np.ndarray, np.generic)) else a)
 
 
 # --- the comparison ---------------------------------------------------------------------
@@ -122,16 +137,125 @@ def grading_seed():
     return int(os.environ.get("NNCHECK_SEED") or secrets.randbits(32))
 
 
+# A floating-point RuntimeWarning from numpy ("overflow encountered in exp", "invalid value
+# encountered in divide", "divide by zero encountered in log") fails the check: see the
+# students' page. Other warnings (deprecations, torch's UserWarnings) are passed on.
+_FLOATING_POINT = re.compile(r"(overflow|invalid value|divide by zero) encountered")
+_WARNING_HINTS = {
+    "overflow": "a number grew beyond float64's range (about 1.8e308), usually exp of a large "
+                "argument; use a numerically stable form (np.where evaluates BOTH branches, so "
+                "the unsafe one must never be computed)",
+    "divide by zero": "a division by zero or the log of 0",
+    "invalid value": "an undefined operation: 0/0, inf - inf, 0 * inf, or sqrt/log of a "
+                     "negative number",
+}
+
+
 def call_student(student, args, kwargs, name):
-    copies = tuple(np.copy(a) if isinstance(a, np.ndarray) else a for a in args)
+    """Call ``student(*args, **kwargs)`` on copies, as every graded call is made.
+
+    Fails the check (:class:`CheckFailed`, with a message naming the function, the input and
+    the cause) when the call raises, when it emits a floating-point RuntimeWarning, or when
+    it modifies one of its arguments in place. The caller's ``args`` are never touched.
+    """
+    copies, kw = copy.deepcopy(tuple(args)), copy.deepcopy(dict(kwargs))
+    with warnings.catch_warnings(record=True) as caught, \
+            np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
+        warnings.simplefilter("always")
+        try:
+            got = student(*copies, **kw)
+        except NotImplementedError as e:
+            raise CheckFailed(f"{name}: not implemented yet (the cell still raises "
+                              "NotImplementedError).") from e
+        except Exception as e:
+            raise CheckFailed(_error_message(e, args, name)) from e
+    floating = [w for w in caught if issubclass(w.category, RuntimeWarning)
+                and _FLOATING_POINT.search(str(w.message))]
+    for w in caught:
+        if w not in floating:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if floating:
+        raise CheckFailed(_warning_message(floating[0], args, name))
+    _check_unmodified(student, args, copies, kwargs, kw, name)
+    return got
+
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _student_line(filename, lineno):
+    line = linecache.getline(filename, lineno).strip() if filename and lineno else ""
+    return f" (line {lineno}: `{line[:120]}`)" if line else ""
+
+
+def _warning_message(w, args, name):
+    kind = _FLOATING_POINT.search(str(w.message)).group(1)
+    return (f"{name}: on the inputs ({describe_args(args)}) it emitted "
+            f"RuntimeWarning: {w.message}{_student_line(w.filename, w.lineno)}. A graded "
+            f"function must compute its result without floating-point warnings.\n"
+            f"Cause: {_WARNING_HINTS[kind]}.")
+
+
+def _error_message(e, args, name):
+    """The function, the student's line that raised, and the numpy error in plain words."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if "site-packages" not in f.filename and not f.filename.startswith(_HERE)
+              and not f.filename.startswith("<frozen")]
+    where = ""
+    if frames:
+        f = frames[-1]
+        where = f" in {f.name}()" if f.name not in ("<lambda>", "<module>") else ""
+        where += _student_line(f.filename, f.lineno)
+    text = str(e)
+    cause = ""
+    if "matmul" in text and "mismatch in its core dimension" in text:
+        cause = ("\nCause: a matrix product A @ B needs A's last dimension to equal B's "
+                 "first; check the shapes and which side each factor goes on.")
+    elif "could not be broadcast together" in text:
+        cause = ("\nCause: two arrays whose shapes neither match nor broadcast were combined "
+                 "element-wise; check the shapes (a missing axis, a transpose, keepdims?).")
+    elif isinstance(e, IndexError):
+        cause = "\nCause: an index beyond an array's shape; check the shapes and axes."
+    return (f"{name}: calling it on the inputs ({describe_args(args)}) raised "
+            f"{type(e).__name__}{where}: {text[:600]}{cause}")
+
+
+def _same(a, b):
+    """``a`` is exactly ``b``: same type of container, shapes, dtypes and bits (NaN = NaN)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+                and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
     try:
-        return student(*copies, **kwargs)
-    except NotImplementedError as e:
-        raise CheckFailed(f"{name}: not implemented yet (the cell still raises "
-                          "NotImplementedError).") from e
-    except Exception as e:
-        raise CheckFailed(f"{name}: calling it on ({describe_args(args)}) raised "
-                          f"{type(e).__name__}: {e}") from e
+        return bool(a == b) or (a != a and b != b)
+    except Exception:  # an object without a comparison: assume untouched
+        return True
+
+
+def _argument_names(student, n):
+    try:
+        params = list(inspect.signature(student).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = [p.name for p in params
+             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return [f"`{names[i]}`" if i < len(names) else f"number {i + 1}" for i in range(n)]
+
+
+def _check_unmodified(student, args, copies, kwargs, kw, name):
+    labels = _argument_names(student, len(args))
+    changed = [labels[i] for i, (a, c) in enumerate(zip(args, copies)) if not _same(a, c)]
+    changed += [f"`{k}`" for k in kwargs if not _same(kwargs[k], kw[k])]
+    if changed:
+        which = " and ".join(changed)
+        raise CheckFailed(
+            f"{name}: it modified its argument{'s' if len(changed) > 1 else ''} {which} in "
+            f"place (inputs {describe_args(args)}). A graded function must leave the arrays "
+            "it is given unchanged: compute new arrays (w - eta * dw, np.maximum(z, 0), "
+            "z - z.max()) instead of writing into them (w -= ..., z[...] = ..., out=).")
 
 
 # --- the pieces a remote grader needs (nngrader) ----------------------------------------
