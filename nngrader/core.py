@@ -1,5 +1,6 @@
 """Grade one submission: repair, run in the sandbox, compare in this (clean) process."""
 
+import json
 import os
 import secrets
 import signal
@@ -120,27 +121,34 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
         job_cells.append(jc)
 
     # Run; if the process dies or hangs in a cell, re-run without that cell (max_restarts).
-    skip, ends, hidden, notes, attempts = {}, {}, {}, [], 0
-    person = None
+    skip, ends, hidden, notes, attempts, hits = {}, {}, {}, [], 0, []
+    person, lost = None, []
     while True:
         attempts += 1
         res = sandbox.run({"cells": job_cells, "skip": sorted(skip)},
                           files=data_files, slot=slot)
         # The first event for a cell wins: the student's code can write to the channel
         # (it is its own process), but only after the genuine events of earlier cells,
-        # and a forged result still has to match nnref on inputs it never chose.
-        run_ends, run_hidden, forged = {}, {}, 0
+        # and a forged result still has to match nnref on inputs it never chose. The
+        # sandbox has already dropped every event out of the plan's order (res.forged).
+        run_ends, run_hidden = {}, {}
         for e in res.events:
-            if e.get("ev") == "end":
-                forged += e.get("i") in run_ends
-                run_ends.setdefault(e.get("i"), e)
-            elif e.get("ev") == "hidden":
-                forged += (e.get("i"), e.get("j")) in run_hidden
-                run_hidden.setdefault((e.get("i"), e.get("j")), e)
-            elif e.get("ev") not in ("start", "hcall", "ready", "done"):
-                forged += 1
-        if forged and not any("channel" in n for n in notes):
+            if e["ev"] == "end":
+                run_ends.setdefault(e["i"], e)
+            elif e["ev"] == "hidden":
+                run_hidden.setdefault((e["i"], e["j"]), e)
+        if res.forged and not any("channel" in n for n in notes):
             notes.append("the notebook wrote fake events to the grader's channel (ignored)")
+        if res.channel_dropped and not any("channel limit" in n for n in notes):
+            notes.append(f"the notebook sent more than {sandbox.limits.channel_cap >> 20} MiB "
+                         "of results; the rest was not kept (channel limit)")
+        for lim in res.limits_hit:
+            if lim not in hits:
+                hits.append(lim)
+        for k in res.interrupted:
+            lab = plan.units[k]["label"] if 0 <= k < len(plan.units) else f"cell {k}"
+            notes.append(f"{lab}: ran longer than {sandbox.limits.cell_timeout:g} s and was "
+                         "interrupted (KeyboardInterrupt); what it defined before is kept")
         ends.update(run_ends)
         hidden.update(run_hidden)
         if not any(e.get("ev") == "ready" for e in res.events):
@@ -158,11 +166,16 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
             break
         k = res.running
         if res.killed == "timeout":
-            why = f"ran longer than {sandbox.limits.cell_timeout:g} s (infinite loop?)"
+            why = (f"ran longer than {sandbox.limits.cell_timeout:g} s (infinite loop?) and "
+                   "did not stop on KeyboardInterrupt")
+            if k is not None and plan.units[k]["test"] is None:
+                lost.append(plan.units[k]["label"])
         elif res.killed == "total timeout":
             why = f"the notebook exceeded {sandbox.limits.total_timeout:g} s in total"
         elif res.killed == "protocol":
-            why = "the notebook tampered with the grader's channel"
+            why = f"the notebook tampered with the grader's channel ({res.protocol})"
+        elif res.killed == "disk quota":
+            why = f"filled its disk quota ({sandbox.limits.disk >> 20} MiB)"
         else:
             why = _signal_reason(res.returncode, res, sandbox.limits)
         label = plan.units[k]["label"] if k is not None else "start-up"
@@ -174,6 +187,15 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
             notes.append("cells after it were not run")
             break
         skip[k] = why
+    if hits:
+        flags.append("hit a limit: " + "; ".join(hits))
+    if lost and person is None:
+        person = ("cell(s) " + ", ".join(lost) + " had to be stopped (time limit) and the "
+                  "notebook re-run without them, so what they defined is missing: the score "
+                  "below may be too low")
+        lost_person = True
+    else:
+        lost_person = False
     if notes:
         flags.append("execution problems: " + "; ".join(notes)
                      + (" (re-ran without the offending cell)" if attempts > 1 else ""))
@@ -226,7 +248,7 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
     transient = False
     if person:
         status, reasons = PERSON, [person] + flags
-        transient = True
+        transient = not lost_person
     else:
         real = [f for f in flags if not f.startswith("note:")]
         status, reasons = (FLAGGED if real else GRADED), flags
@@ -240,8 +262,21 @@ def judge(call, drawn, ev):
     seed, args_list = drawn
     if ev is None:
         return False, f"{call.ref}: the hidden check did not run (the notebook stopped)."
-    name = str(ev.get("name") or call.name or call.ref)
-    results = ev.get("results") or []
+    if "raw" in ev:
+        try:
+            ev = json.loads(ev["raw"])
+        except (ValueError, RecursionError):
+            ev = {}
+    if not isinstance(ev, dict):
+        ev = {}
+    name = ev.get("name")
+    name = str(name)[:200] if isinstance(name, (str, int, float)) and name != "" else \
+        str(call.name or call.ref)
+    results = ev.get("results")
+    if not isinstance(results, list):
+        return False, f"{name}: the reply of the hidden check was unreadable."
+    results = [r if isinstance(r, dict) else {"error": f"{name}: unreadable result."}
+               for r in results[: len(args_list)]]
     ref = G.reference(call.ref)
     n = len(args_list)
     for c, args in enumerate(args_list):
@@ -249,13 +284,15 @@ def judge(call, drawn, ev):
             return False, f"{name}: no result for case {c + 1} of {n}."
         r = results[c]
         if "error" in r:
-            return False, str(r["error"])
+            return False, str(r["error"])[:4000]
         if "bad_output" in r:
             return False, (f"{name}: the result could not be read as numbers "
-                           f"({r['bad_output']}). " + G.case_context(c, n, args, seed))
+                           f"({str(r['bad_output'])[:1000]}). " + G.case_context(c, n, args, seed))
+        if "out" not in r:
+            return False, f"{name}: unreadable result for case {c + 1} of {n}."
         try:
             got = G.decode(r["out"])
-        except Exception as e:  # noqa: BLE001 - a forged reply
+        except (Exception, RecursionError) as e:  # noqa: BLE001 - a forged reply
             return False, f"{name}: unreadable result ({type(e).__name__})."
         expected = ref(*args, **call.kwargs)
         try:

@@ -9,11 +9,20 @@ Mechanisms, best first (the weaker ones are reported, never silent):
 - ``unshare``: no network and own pid namespace, but the file system is visible.
 - plain subprocess: only the resource limits below.
 
-In every mode: a fresh working directory, ``setrlimit`` caps (address space, CPU time,
+In every mode: a fresh working area, ``setrlimit`` caps (address space, CPU time,
 processes, file size, core dumps, open files), a distinct unprivileged uid per worker slot
 when the grader runs as root (so ``RLIMIT_NPROC`` bites and nothing of the grader is
-writable), a per-cell and a total wall-time limit that kills the process group, and a
-byte cap on everything the process prints.
+writable), a per-cell and a total wall-time limit kept by the grader's own clock, and a
+byte cap on everything the process prints or writes to the grader's channel.
+
+Limits for the whole submission (not per process), with the best mechanism the machine has,
+each degrading with a warning (``Sandbox.warnings``) and flagged when a submission hits it
+(``RunResult.limits_hit``):
+
+- disk: the working area (the student's home *and* its ``/tmp``) is one size-capped tmpfs
+  mounted by the grader (root); otherwise the grader measures it and stops the run;
+- memory and processes of the whole tree: a cgroup per run (v2, else v1 memory+pids), so
+  forked children share one memory cap and tmpfs pages count in it too.
 
 Slot uids are leased system-wide (an ``flock`` on a root-only lock file per uid), not just
 per grader: the uid-wide ``kill(-1)`` that ends a run and the uid-wide ``RLIMIT_NPROC``
@@ -42,29 +51,40 @@ WORKER = Path(__file__).with_name("worker.py")
 
 @dataclass
 class Limits:
-    memory: int = 2 << 30           # RLIMIT_AS, bytes (torch needs ~1 GiB of address space)
-    cpu: int = 120                  # RLIMIT_CPU, seconds for the whole run
-    nproc: int = 32                 # RLIMIT_NPROC (threads count too)
+    memory: int = 2 << 30           # RLIMIT_AS per process, and the cgroup's cap on the tree
+    cpu: int = 600                  # RLIMIT_CPU, seconds for the whole run
+    nproc: int = 32                 # RLIMIT_NPROC (threads count too); cgroup pids.max
     fsize: int = 64 << 20           # RLIMIT_FSIZE, bytes per file
     nofile: int = 256
-    cell_timeout: float = 60.0      # wall time of one cell
+    disk: int = 256 << 20           # working area + /tmp of the whole submission
+    cell_timeout: float = 120.0     # wall time of one cell (nbgrader_config.py's policy)
     startup_timeout: float = 120.0  # wall time until the notebook is ready (imports)
-    total_timeout: float = 300.0    # wall time of one run
-    output_cap: int = 1 << 20       # bytes kept per cell and stream
-    result_cap: int = 16 << 20      # bytes of one hidden-test result
+    total_timeout: float = 900.0    # wall time of one run
+    interrupt_grace: float = 10.0   # after a cell's time is up: KeyboardInterrupt, then kill
+    output_cap: int = 1 << 20       # bytes of a cell's output kept (in the sandbox)
+    result_cap: int = 4 << 20       # bytes of one hidden check's results (all cases)
+    event_cap: int = 8 << 20        # bytes of one line on the channel
+    channel_cap: int = 32 << 20     # bytes kept from the channel per run
 
 
 @dataclass
 class RunResult:
-    events: list = field(default_factory=list)
+    events: list = field(default_factory=list)   # accepted, validated events only
     returncode: int | None = None
     killed: str | None = None        # the grader killed it: "timeout", "total timeout",
-    #                                  "startup timeout", "protocol"; None: it ended itself
+    #                                  "startup timeout", "protocol", "disk quota";
+    #                                  None: it ended itself
     running: int | None = None       # cell index running when the process ended
     stderr: str = ""
     seconds: float = 0.0
     oom: bool | None = None          # the kernel's OOM killer fired during the run
     uid: int | None = None           # the uid the run leased
+    forged: int = 0                  # channel events rejected (out of order, duplicate, bad)
+    interrupted: list = field(default_factory=list)   # cells stopped by KeyboardInterrupt
+    limits_hit: list = field(default_factory=list)    # "the disk quota (256 MiB)", ...
+    channel_dropped: int = 0         # bytes over channel_cap, read and thrown away
+    startup: float | None = None     # seconds from launch to the worker's "ready"
+    protocol: str | None = None      # why the channel was cut (a bad line)
 
 
 UID_SPAN = 256   # a run may lease any uid in [uid_base, uid_base + UID_SPAN)
@@ -126,14 +146,14 @@ def uid_lease(preferred, base=None, span=UID_SPAN, clean=True):
         os.close(fd)
 
 
-def _kill_uid(uid):
+def _kill_uid(uid, sig=signal.SIGKILL):
     """SIGKILL every process of ``uid`` (what escaped the process group: setsid, ...)."""
     pid = os.fork()
     if pid == 0:
         try:
             os.setgid(uid)
             os.setuid(uid)
-            os.kill(-1, signal.SIGKILL)
+            os.kill(-1, sig)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
@@ -158,6 +178,257 @@ def _oom_kills():
     except (OSError, ValueError):
         pass
     return n if found else None
+
+
+_libc = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        import ctypes
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def remove_tree(path):
+    """Delete ``path`` whatever its depth or path lengths (no recursion, never follows a
+    link): every subdirectory is first moved up to the top, then emptied."""
+    path = Path(path)
+    try:
+        top = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        os.unlink(path)
+        return
+    n = 0
+    try:
+        todo = [None]                      # None: the top itself; else a name in top
+        while todo:
+            name = todo.pop()
+            try:
+                fd = top if name is None else os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
+            except FileNotFoundError:
+                continue
+            try:
+                for e in list(os.scandir(fd)):
+                    if not e.is_dir(follow_symlinks=False):
+                        os.unlink(e.name, dir_fd=fd)
+                    elif name is None:
+                        todo.append(e.name)
+                    else:                  # move it up: the depth never grows
+                        n += 1
+                        os.rename(e.name, f".nngrader-rm{n}", src_dir_fd=fd, dst_dir_fd=top)
+                        todo.append(f".nngrader-rm{n}")
+            finally:
+                if fd != top:
+                    os.close(fd)
+            if name is not None:
+                os.rmdir(name, dir_fd=top)
+    finally:
+        os.close(top)
+    os.rmdir(path)
+
+
+class WorkArea:
+    """The submission's disk: ``home/`` (its working directory) and ``tmp/`` (its /tmp), on
+    one tmpfs of ``quota`` bytes when the grader may mount one (root), else on the host's
+    temp file system with the grader measuring it (``over_quota``)."""
+
+    def __init__(self, quota, uid=None, mount=True):
+        self.quota = int(quota)
+        self.path = Path(tempfile.mkdtemp(prefix="nngrader-"))
+        self.mounted = False
+        if mount:
+            opts = f"size={self.quota},nr_inodes={max(4096, self.quota >> 12)},mode=0755"
+            self.mounted = _c().mount(b"tmpfs", str(self.path).encode(), b"tmpfs",
+                                      2 | 4, opts.encode()) == 0   # MS_NOSUID | MS_NODEV
+        self.home, self.tmp = self.path / "home", self.path / "tmp"
+        for d in (self.home, self.tmp):
+            d.mkdir(mode=0o700)
+            if uid is not None:
+                os.chown(d, uid, uid)
+
+    def used(self, budget=20000):
+        """Bytes in use (a tmpfs knows; else a bounded walk, at least what it saw)."""
+        if self.mounted:
+            st = os.statvfs(self.path)
+            return (st.f_blocks - st.f_bfree) * st.f_frsize
+        total, stack = 0, [str(self.path)]
+        while stack and budget > 0:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for e in it:
+                        budget -= 1
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        else:
+                            total += e.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass
+        return total
+
+    def full(self):
+        return self.used() >= self.quota - (64 << 10)
+
+    def cleanup(self):
+        if self.mounted and _c().umount2(str(self.path).encode(), 2) == 0:  # MNT_DETACH
+            os.rmdir(self.path)
+            return
+        remove_tree(self.path)
+
+
+class Cgroups:
+    """One cgroup per run under the grader's own: v2 (memory, pids) if its controllers are
+    delegated here, else v1 (the memory and pids hierarchies). ``None`` parts: unavailable."""
+
+    def __init__(self):
+        self.version, self.parents, self.n = None, {}, 0
+        own = {}
+        try:
+            for line in open("/proc/self/cgroup"):
+                _, ctrl, path = line.rstrip("\n").split(":", 2)
+                for c in (ctrl.split(",") if ctrl else ["2"]):
+                    own[c] = path.lstrip("/")
+        except (OSError, ValueError):
+            return
+        base = Path("/sys/fs/cgroup")
+        v2 = base / own.get("2", "")
+        try:
+            ctl = (v2 / "cgroup.subtree_control").read_text().split()
+        except OSError:
+            ctl = []
+        if "memory" in ctl and "pids" in ctl and self._probe({"2": v2}):
+            self.version, self.parents = 2, {"2": v2}
+            return
+        v1 = {c: base / c / own[c] for c in ("memory", "pids") if c in own}
+        if len(v1) == 2 and self._probe(v1):
+            self.version, self.parents = 1, v1
+
+    @staticmethod
+    def _probe(parents):
+        made = []
+        try:
+            for p in parents.values():
+                d = p / f"nngrader-probe-{os.getpid()}"
+                d.mkdir()
+                made.append(d)
+            return True
+        except OSError:
+            return False
+        finally:
+            for d in made:
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+
+    def new(self, memory, pids):
+        """A fresh group (its dirs; the ``cgroup.procs`` files a launcher writes into)."""
+        self.n += 1
+        name = f"nngrader-{os.getpid()}-{threading.get_ident() % 100000}-{self.n}"
+        dirs = {k: p / name for k, p in self.parents.items()}
+        for k, d in dirs.items():
+            d.mkdir()
+            if k == "2":
+                (d / "memory.max").write_text(str(memory))
+                with contextlib.suppress(OSError):
+                    (d / "memory.swap.max").write_text("0")
+                (d / "pids.max").write_text(str(pids))
+            elif k == "memory":
+                (d / "memory.limit_in_bytes").write_text(str(memory))
+                with contextlib.suppress(OSError):
+                    (d / "memory.memsw.limit_in_bytes").write_text(str(memory))
+            else:
+                (d / "pids.max").write_text(str(pids))
+        return dirs
+
+    @staticmethod
+    def _kv(f):
+        try:
+            return {k: int(v) for k, v in (ln.split() for ln in open(f) if ln.strip())}
+        except (OSError, ValueError):
+            return {}
+
+    def report(self, dirs):
+        """{"oom": bool, "pids": bool, "peak": bytes or None}."""
+        if self.version == 2:
+            d = dirs["2"]
+            ev, pe = self._kv(d / "memory.events"), self._kv(d / "pids.events")
+            peak = self._read_int(d / "memory.peak")
+            return {"oom": ev.get("oom_kill", 0) > 0 or ev.get("max", 0) > 0 and
+                    ev.get("oom", 0) > 0, "pids": pe.get("max", 0) > 0, "peak": peak}
+        m, p = dirs["memory"], dirs["pids"]
+        oc = self._kv(m / "memory.oom_control")
+        return {"oom": oc.get("oom_kill", 0) > 0 or oc.get("under_oom", 0) > 0,
+                "pids": self._kv(p / "pids.events").get("max", 0) > 0,
+                "peak": self._read_int(m / "memory.max_usage_in_bytes")}
+
+    @staticmethod
+    def _read_int(f):
+        try:
+            return int(Path(f).read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    @staticmethod
+    def pids(dirs):
+        d = dirs.get("2") or dirs.get("pids")
+        try:
+            return [int(x) for x in (d / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def remove(self, dirs):
+        for _ in range(100):
+            left = self.pids(dirs)
+            if not left:
+                break
+            if "2" in dirs:
+                with contextlib.suppress(OSError):
+                    (dirs["2"] / "cgroup.kill").write_text("1")
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.01)
+        for d in dirs.values():
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+# A launcher that moves itself into the run's cgroup(s) before the sandbox starts, so that
+# nothing of the submission ever runs outside them.
+_ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+
+
+def _descendants(pid):
+    out, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                kids = open(f"/proc/{p}/task/{t}/children").read().split()
+                stack += [int(k) for k in kids]
+                out += [int(k) for k in kids]
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def _uid_of(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _world_traversable(path):
@@ -188,6 +459,25 @@ class Sandbox:
         if self.uid_base is None and os.getuid() != 0:
             self.warnings.append("the grader is not root: student code runs as the "
                                  "grader's own uid (RLIMIT_NPROC is shared with it)")
+        self.cgroups = Cgroups()
+        if self.cgroups.version is None:
+            self.warnings.append("no cgroup (v2 or v1 memory+pids) can be created here: "
+                                 "memory and processes are capped per process only "
+                                 "(forked children each get the full memory cap)")
+        self.mount = os.getuid() == 0 and self._probe_mount()
+        if not self.mount:
+            self.warnings.append("cannot mount a size-capped tmpfs (not root?): the working "
+                                 "area's disk quota is measured by the grader instead")
+
+    @staticmethod
+    def _probe_mount():
+        try:
+            w = WorkArea(1 << 20)
+        except OSError:
+            return False
+        ok = w.mounted
+        w.cleanup()
+        return ok
 
     # -- mechanism -----------------------------------------------------------------------
     def _detect(self):
@@ -219,8 +509,8 @@ class Sandbox:
               Path(nncheck.__file__).resolve().parent, *self.extra_ro}
         return sorted(ro, key=lambda p: len(p.parts))
 
-    def _bwrap_prefix(self, workdir):
-        args = ["bwrap", "--perms", "1777", "--tmpfs", "/tmp", "--ro-bind", "/usr", "/usr"]
+    def _bwrap_prefix(self, area):
+        args = ["bwrap", "--ro-bind", "/usr", "/usr"]
         for d in ("bin", "lib", "lib64", "sbin", "lib32", "libx32"):
             p = Path("/" + d)
             if p.is_symlink():
@@ -231,7 +521,7 @@ class Sandbox:
                   "/etc/passwd", "/etc/group", "/etc/ssl/certs", "/etc/matplotlibrc"):
             if os.path.exists(f):
                 args += ["--ro-bind", f, f]
-        made = {Path("/"), Path("/tmp"), Path("/usr")}
+        made = {Path("/"), Path("/usr")}
         for b in self._binds():
             for parent in reversed(b.parents):
                 if parent not in made:
@@ -244,7 +534,8 @@ class Sandbox:
                 args += (["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)])
         args += ["--ro-bind", str(WORKER), "/nngrader/worker.py",
                  "--perms", "0755", "--dir", "/home",
-                 "--bind", str(workdir), "/home/student", "--chdir", "/home/student",
+                 "--bind", str(area.home), "/home/student", "--chdir", "/home/student",
+                 "--bind", str(area.tmp), "/tmp",
                  "--dev", "/dev", "--proc", "/proc",
                  "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
                  "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -262,50 +553,82 @@ class Sandbox:
 
     def _run(self, job, files, uid, t0):
         lim = self.limits
-        workdir = Path(tempfile.mkdtemp(prefix="nngrader-"))
+        area = WorkArea(lim.disk, uid, mount=self.mount)
+        cg = None
         try:
             for name, data in files:
-                (workdir / name).write_bytes(data)
-            if uid is not None:
-                for p in [workdir, *workdir.rglob("*")]:
-                    os.chown(p, uid, uid)
+                (area.home / name).write_bytes(data)
+                if uid is not None:
+                    os.chown(area.home / name, uid, uid)
             env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
                    "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                    "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
                    "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1"}
             if self.mode == "bwrap":
-                prefix, worker, cwd = self._bwrap_prefix(workdir)
+                prefix, worker, cwd = self._bwrap_prefix(area)
                 env_args = []
-                for k, v in {**env, "MPLCONFIGDIR": "/home/student/.mpl"}.items():
+                for k, v in {**env, "MPLCONFIGDIR": "/home/student/.mpl",
+                             "TMPDIR": "/tmp"}.items():
                     env_args += ["--setenv", k, v]
                 cmd = prefix + env_args + [sys.executable, worker]
             else:
-                cwd = str(workdir)
-                env.update(HOME=cwd, MPLCONFIGDIR=str(workdir / ".mpl"))
+                cwd = str(area.home)
+                env.update(HOME=cwd, MPLCONFIGDIR=str(area.home / ".mpl"), TMPDIR=str(area.tmp))
                 cmd = [sys.executable, str(WORKER)]
                 if self.mode == "unshare":
                     cmd = ["unshare", "--net", "--pid", "--fork", "--kill-child"] + cmd
+            if self.cgroups.version:
+                cg = self.cgroups.new(lim.memory, lim.nproc + 8)
+                cmd = ["/bin/sh", "-c", _ENTER, "sh",
+                       *[str(d / "cgroup.procs") for d in cg.values()], "--", *cmd]
             job = dict(job, cwd=cwd, uid=uid, output_cap=lim.output_cap,
                        limits={"as": lim.memory, "cpu": lim.cpu, "nproc": lim.nproc,
                                "fsize": lim.fsize, "core": 0, "nofile": lim.nofile})
-            res = self._drive(cmd, env, job, t0, uid)
+            res = self._drive(cmd, env, job, t0, uid, area, cg)
             res.uid = uid
+            if cg is not None:
+                rep = self.cgroups.report(cg)
+                if rep["oom"]:
+                    res.oom = True
+                    res.limits_hit.append(f"the memory limit of the whole submission "
+                                          f"({lim.memory >> 20} MiB, cgroup)")
+                if rep["pids"]:
+                    res.limits_hit.append(f"the process limit ({lim.nproc} processes, cgroup)")
+            if res.killed == "disk quota" or area.full():
+                res.limits_hit.append(f"the disk quota of the working area and /tmp "
+                                      f"({lim.disk >> 20} MiB)")
             return res
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            if cg is not None:
+                self.cgroups.remove(cg)
+            area.cleanup()
 
-    def _drive(self, cmd, env, job, t0, uid):
+    def _interrupt(self, proc, uid, cg):
+        """KeyboardInterrupt in the notebook (SIGINT to the submission's own processes)."""
+        pids = self.cgroups.pids(cg) if cg else _descendants(proc.pid)
+        for pid in pids:
+            if uid is None or _uid_of(pid) == uid:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+
+    def _drive(self, cmd, env, job, t0, uid, area=None, cg=None):
         lim = self.limits
         res = RunResult()
         r, w = os.pipe()
         job = dict(job, chan_fd=w)
+        n_cells = len(job.get("cells", []))
+        hidden_n = {c["i"]: len(c.get("hidden", [])) for c in job.get("cells", [])}
         oom0 = _oom_kills()
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, pass_fds=(w,), env=env,
                                 start_new_session=True, cwd="/")
         os.close(w)
         lock = threading.Lock()
-        state = {"cell": None, "since": time.monotonic(), "bad": None, "ready": False}
+        # The grader's clock: ``since`` moves only on a genuine-looking step of the plan
+        # (cells and hidden checks strictly in order, each started once, ended once), so
+        # nothing the notebook writes can give a cell more time than the plan has steps.
+        state = {"open": None, "last": (-1, -2), "since": time.monotonic(), "bad": None,
+                 "ready": False, "done": False, "kept": 0, "interrupt": None}
         err_buf = bytearray()
 
         def feed():
@@ -323,32 +646,77 @@ class Sandbox:
                 if len(err_buf) < lim.output_cap:
                     err_buf.extend(chunk[: lim.output_cap - len(err_buf)])
 
+        def accept(ev):
+            """The validated, slimmed event, or None (rejected: counted as forged)."""
+            kind, i, j = ev.get("ev"), ev.get("i"), ev.get("j")
+            now = time.monotonic()
+            if kind == "ready":
+                if state["ready"]:
+                    return None
+                state["ready"], state["since"] = True, now
+                res.startup = now - t0
+                return {"ev": "ready"}
+            if not state["ready"] or state["done"]:
+                return None
+            if kind == "done":
+                if state["open"] is not None:
+                    return None
+                state["done"] = True
+                return {"ev": "done"}
+            if type(i) is not int or not 0 <= i < n_cells:
+                return None
+            if kind in ("start", "hcall"):
+                key = (i, -1) if kind == "start" else (i, j)
+                if kind == "hcall" and (type(j) is not int or not 0 <= j < hidden_n.get(i, 0)):
+                    return None
+                if state["open"] is not None or key <= state["last"]:
+                    return None
+                state["open"], state["last"], state["since"] = key, key, now
+                return {"ev": kind, "i": i, **({"j": j} if kind == "hcall" else {})}
+            if kind == "end" and state["open"] == (i, -1):
+                state["open"], state["since"] = None, now
+                err = ev.get("error")
+                if err is not None:
+                    err = {"ename": str(err.get("ename"))[:200] if isinstance(err, dict) else
+                           "Error", "evalue": str(err.get("evalue"))[:4000]
+                           if isinstance(err, dict) else str(err)[:4000]}
+                return {"ev": "end", "i": i, "error": err,
+                        "truncated": ev.get("truncated") is True}
+            if kind == "hidden" and state["open"] == (i, j):
+                state["open"], state["since"] = None, now
+                return {"ev": "hidden", "i": i, "j": j}   # + the raw line, kept by events()
+            return None
+
         def events():
             with os.fdopen(r, "rb") as chan:
                 while True:
-                    line = chan.readline(lim.result_cap * 2 + (1 << 20))
+                    line = chan.readline(lim.event_cap + 1)
                     if not line:
                         break
-                    if not line.endswith(b"\n"):
-                        state["bad"] = "a reply from the sandbox was too long"
+                    if len(line) > lim.event_cap:
+                        state["bad"] = (f"a line longer than {lim.event_cap >> 20} MiB "
+                                        "on the grader's channel")
                         break
                     try:
                         ev = json.loads(line)
-                    except ValueError:
-                        state["bad"] = "unreadable reply from the sandbox"
+                    except (ValueError, RecursionError):
+                        state["bad"] = "unreadable line on the grader's channel"
                         break
-                    if not isinstance(ev, dict):
-                        continue
                     with lock:
-                        res.events.append(ev)
-                        if ev.get("ev") == "ready":
-                            state["ready"] = True
-                            state["since"] = time.monotonic()
-                        elif ev.get("ev") in ("start", "hcall"):
-                            state["cell"], state["since"] = ev.get("i"), time.monotonic()
-                        elif ev.get("ev") == "end":
-                            state["cell"] = None
-                            state["since"] = time.monotonic()
+                        ok = accept(ev) if isinstance(ev, dict) else None
+                        if ok is None:
+                            res.forged += 1
+                            continue
+                        if ok["ev"] == "hidden":
+                            if state["kept"] + len(line) > lim.channel_cap:
+                                res.channel_dropped += len(line)
+                                continue
+                            state["kept"] += len(line)
+                            ok["raw"] = line       # parsed again, one at a time, to judge
+                        res.events.append(ok)
+                del ev
+            # read to the end so the writer never blocks; nothing more is kept
+            # (the loop above stops only at EOF or on a bad line)
 
         threads = [threading.Thread(target=f, daemon=True) for f in (feed, drain, events)]
         for t in threads:
@@ -356,25 +724,42 @@ class Sandbox:
         # The process is never reaped before its group and its uid are killed: while it
         # is a zombie its pid (= the process group id) cannot be reused by another
         # process, so killpg never hits a stranger.
+        next_disk = time.monotonic() + 0.5
         while not self._exited(proc.pid):
             time.sleep(0.02)
             now = time.monotonic()
             with lock:
-                cell, since, ready = state["cell"], state["since"], state["ready"]
+                opened, since, ready = state["open"], state["since"], state["ready"]
+                intr = state["interrupt"]
+            if intr is not None and intr != opened:
+                state["interrupt"] = None           # the interrupted step ended
+                intr = None
             if state["bad"]:
                 res.killed = "protocol"
             elif not ready and now - since > max(lim.startup_timeout, lim.cell_timeout):
                 res.killed = "startup timeout"   # imports on an overloaded machine
-            elif ready and now - since > lim.cell_timeout:
-                res.killed = "timeout"
+            elif ready and intr is not None and now - since > lim.cell_timeout + \
+                    lim.interrupt_grace:
+                res.killed = "timeout"           # KeyboardInterrupt did not stop it
+            elif ready and intr is None and now - since > lim.cell_timeout:
+                if opened is not None and opened[1] == -1:
+                    state["interrupt"] = opened
+                    res.interrupted.append(opened[0])
+                    self._interrupt(proc, uid, cg)
+                else:
+                    res.killed = "timeout"
             elif now - t0 > lim.total_timeout:
                 res.killed = "total timeout"
+            elif area is not None and not area.mounted and now > next_disk:
+                next_disk = now + 0.5
+                if area.full():
+                    res.killed = "disk quota"
             if res.killed:
-                res.running = cell
-                self._kill(proc, uid)
+                res.running = opened[0] if opened else None
+                self._kill(proc, uid, cg)
                 break
         self._exited(proc.pid, block=True)
-        self._kill(proc, uid)
+        self._kill(proc, uid, cg)
         _, status = os.waitpid(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         oom1 = _oom_kills()
@@ -382,21 +767,14 @@ class Sandbox:
         for t in threads[1:]:
             t.join(timeout=5)
         res.returncode = proc.returncode
-        if res.killed is None and not any(e.get("ev") == "done" for e in res.events):
-            res.running = self._last_open(res.events)
+        if res.killed is None and not state["done"]:
+            res.running = state["open"][0] if state["open"] else None
+        if state["bad"] and res.killed is None:
+            res.killed = "protocol"
+        res.protocol = state["bad"]
         res.stderr = err_buf.decode("utf-8", "replace")
         res.seconds = time.monotonic() - t0
         return res
-
-    @staticmethod
-    def _last_open(events):
-        open_cell = None
-        for e in events:
-            if e.get("ev") in ("start", "hcall"):
-                open_cell = e.get("i")
-            elif e.get("ev") in ("end", "hidden"):
-                open_cell = None
-        return open_cell
 
     @staticmethod
     def _exited(pid, block=False):
@@ -410,8 +788,11 @@ class Sandbox:
             except InterruptedError:
                 continue
 
-    @staticmethod
-    def _kill(proc, uid):
+    def _kill(self, proc, uid, cg=None):
+        if cg:
+            for pid in self.cgroups.pids(cg):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

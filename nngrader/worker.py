@@ -47,7 +47,7 @@ def _drop_privileges(uid):
 
 
 class _Capped:
-    """A text stream that keeps at most ``cap`` bytes (counted in UTF-8)."""
+    """A text stream that keeps at most ``cap`` bytes (counted in UTF-8) and counts the rest."""
 
     def __init__(self, cap):
         self.cap, self.parts, self.size, self.truncated = cap, [], 0, False
@@ -55,6 +55,8 @@ class _Capped:
     def write(self, s):
         if not isinstance(s, str):
             s = str(s)
+        if self.truncated:
+            return len(s)
         n = len(s.encode("utf-8", "replace"))
         if self.size + n > self.cap:
             room = max(self.cap - self.size, 0)
@@ -79,6 +81,35 @@ class _Capped:
     errors = "replace"
 
 
+def _exact(v, depth=0):
+    """Exact numbers (Decimal, Fraction, object arrays of them) as float64 when the
+    conversion is exact; otherwise a clear error. Anything else is returned as is."""
+    import decimal
+    import fractions
+    import numpy as np
+    if depth > 20:
+        return v
+    if isinstance(v, (decimal.Decimal, fractions.Fraction)):
+        f = float(v)
+        same = (decimal.Decimal(f) == v) if isinstance(v, decimal.Decimal) else \
+            (fractions.Fraction(f) == v)
+        if not same:
+            raise ValueError(f"{type(v).__name__} {v} is not exactly a float64 number: "
+                             "return floats (or a numpy float64 array)")
+        return f
+    if isinstance(v, np.ndarray) and v.dtype.kind == "O":
+        flat = [_exact(x, depth + 1) for x in v.ravel().tolist()]
+        if all(isinstance(x, (int, float, np.number)) and not isinstance(x, bool)
+               for x in flat):
+            return np.array(flat, dtype=np.float64).reshape(v.shape)
+        return v
+    if type(v) in (list, tuple):
+        return type(v)(_exact(x, depth + 1) for x in v)
+    if type(v) is dict:
+        return {k: _exact(x, depth + 1) for k, x in v.items()}
+    return v
+
+
 def main():
     job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     chan = os.fdopen(int(job.get("chan_fd", 3)), "w", buffering=1, encoding="utf-8")
@@ -89,6 +120,16 @@ def main():
     faulthandler.enable(file=sys.__stderr__)
 
     me = os.getpid()
+    # The grader's clock: when a cell's time is up it sends SIGINT, which becomes a
+    # KeyboardInterrupt inside the cell (what it defined before stays); outside a cell the
+    # signal is ignored.
+    import signal
+    in_cell = [False]
+
+    def on_sigint(signum, frame):
+        if in_cell[0] and os.getpid() == me:
+            raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, on_sigint)
     # Children forked by the student's code yield the CPU to the notebook itself.
     os.register_at_fork(after_in_child=lambda: os.nice(10))
 
@@ -125,28 +166,35 @@ def main():
         sys.stdout, sys.stderr = out, err
         error = None
         try:
+            in_cell[0] = True
             res = shell.run_cell(cell["source"], store_history=False, silent=False)
+            in_cell[0] = False
             exc = res.error_before_exec or res.error_in_exec
             if exc is not None:
-                error = {"ename": type(exc).__name__, "evalue": str(exc)[:4000]}
+                error = {"ename": type(exc).__name__, "evalue": _text(exc)}
         except BaseException as exc:  # noqa: BLE001 - anything the student raises
-            error = {"ename": type(exc).__name__, "evalue": str(exc)[:4000]}
+            in_cell[0] = False
+            error = {"ename": type(exc).__name__, "evalue": _text(exc)}
         finally:
+            in_cell[0] = False
             sys.stdout, sys.stderr = real_out, real_err
         if os.getpid() != me:
             os._exit(0)  # a child forked by the student's cell never runs the next cells
-        send(ev="end", i=i, error=error, stdout=out.getvalue(), stderr=err.getvalue(),
-             truncated=out.truncated or err.truncated)
+        # the outputs stay here: the grader needs only whether they were cut
+        send(ev="end", i=i, error=error, truncated=out.truncated or err.truncated)
+        del out, err
         if error is not None or not cell.get("hidden"):
             continue
         for j, call in enumerate(cell["hidden"]):
             send(ev="hcall", i=i, j=j)
             sys.stdout, sys.stderr = _Capped(cap), _Capped(cap)
             try:
+                in_cell[0] = True
                 results, name = _collect(shell, G, call)
             except BaseException as exc:  # noqa: BLE001
-                results, name = [{"error": f"{type(exc).__name__}: {exc}"[:4000]}], None
+                results, name = [{"error": f"{type(exc).__name__}: {_text(exc)}"[:4000]}], None
             finally:
+                in_cell[0] = False
                 sys.stdout, sys.stderr = real_out, real_err
             if os.getpid() != me:
                 os._exit(0)
@@ -154,6 +202,13 @@ def main():
     send(ev="done")
     chan.close()
     os._exit(0)
+
+
+def _text(exc):
+    try:
+        return str(exc)[:4000]
+    except BaseException:  # noqa: BLE001 - a __str__ that raises
+        return f"<{type(exc).__name__}>"
 
 
 def _collect(shell, G, call):
@@ -171,6 +226,8 @@ def _collect(shell, G, call):
         return [{"error": str(e)}], str(name)[:200]
     kwargs = {k: G.decode(v) for k, v in call["kwargs"].items()}
     results = []
+    cap = int(call.get("max_bytes", 4 << 20))
+    budget, size = [cap], 0          # raw bytes of arrays; JSON bytes of everything
     for case in call["cases"]:
         args = tuple(G.decode(a) for a in case)
         try:
@@ -179,9 +236,13 @@ def _collect(shell, G, call):
             results.append({"error": str(e)[:4000]})
             break  # grade() stops at the first failing case
         try:
-            results.append({"out": G.encode(got, max_bytes=call.get("max_bytes", 16 << 20))})
+            enc = G.encode(_exact(got), _budget=budget)
+            size += len(json.dumps(enc))
+            if size > cap * 3 // 2:
+                raise G.EncodeError(f"result too large (over {cap >> 20} MiB)")
+            results.append({"out": enc})
         except Exception as e:  # noqa: BLE001
-            results.append({"bad_output": f"{type(e).__name__}: {e}"[:1000]})
+            results.append({"bad_output": f"{type(e).__name__}: {_text(e)}"[:1000]})
     return results, str(name)[:200]
 
 
