@@ -253,6 +253,13 @@ def deep_net(depth, width, activation="tanh", gain=3**-0.5, seed=0):
     return net
 
 
+def deep_net_data(n, width, seed=0):
+    r"""The batch of :func:`chain_gradient_norms`: inputs ``X`` and targets ``y``, both
+    (n, width) and standard normal, from ``default_rng(seed)`` (X first)."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, width)), rng.standard_normal((n, width))
+
+
 def chain_gradient_norms(depth, width, activation="tanh", gain=3**-0.5, n=64, seed=0):
     r"""Frobenius norms :math:`\|\partial L/\partial W_l\|`, :math:`l = 1, \dots,` ``depth``,
     of :func:`deep_net` on a batch (lecture 003, problem 2):
@@ -267,9 +274,8 @@ def chain_gradient_norms(depth, width, activation="tanh", gain=3**-0.5, n=64, se
     one factor :math:`W^\top` and one :math:`\odot\,\sigma'` per layer above :math:`l`.
     ``X`` (n, width) and the targets are standard normal, :math:`L` is MSE.
     """
-    rng = np.random.default_rng(seed)
     net = deep_net(depth, width, activation, gain, seed)
-    X, y = rng.standard_normal((n, width)), rng.standard_normal((n, width))
+    X, y = deep_net_data(n, width, seed)
     _, grads = loss_and_grads(net, X, y, "mse")
     return np.array([np.linalg.norm(grads[f"W{l}"]) for l in range(1, depth + 1)])
 

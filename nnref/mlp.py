@@ -51,12 +51,17 @@ class MLP:
         return A
 
     def backward(self, dy_hat):
-        """Gradients of the loss for every parameter, given ``dL/dy_hat`` (n, H_L)."""
+        """Gradients of the loss for every parameter, given ``dL/dy_hat`` (n, H_L).
+
+        The gradient in the input, :math:`\\partial L/\\partial X` (n, d), is kept as
+        ``self.dX`` (a network that feeds another one, e.g. an autoencoder's encoder, needs it).
+        """
         grads, dA = {}, dy_hat
         for l in range(self.L, 0, -1):
             linear_cache, activation_cache = self.caches[l - 1]
             dZ = layers.activation_backward(dA, activation_cache)
             dA, grads[f"W{l}"], grads[f"b{l}"] = layers.linear_backward(dZ, linear_cache)
+        self.dX = dA
         return grads
 
     def predict(self, X):
