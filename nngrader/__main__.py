@@ -28,19 +28,25 @@ def _release(args):
 
 
 def _grade(args):
+    from .executors import make_executor
+    from .gradebook import configured_url, redact
     from .runner import grade_class
     from .sandbox import Limits
     lim = Limits(memory=int(args.memory_mb) << 20, cell_timeout=args.cell_timeout,
                  total_timeout=args.timeout, cpu=int(args.timeout))
     res = grade_class(args.root, args.assignment, args.submissions, args.out,
                       workers=args.workers, limits=lim, seed=args.seed,
-                      gradebook=not args.no_gradebook, force=args.force)
+                      gradebook=not args.no_gradebook, force=args.force,
+                      executor=make_executor(args.scheduler, args.workers),
+                      db=args.db or configured_url(args.root))
     out = res["out"]
     n = len(res["results"])
     person = sum(r.status == "needs a person" for r in res["results"])
     print(f"graded {n} submission(s) in {res['elapsed']:.1f} s; {person} need a person.\n"
           f"  grades:   {out / 'grades.csv'}\n  report:   {out / 'report.md'}\n"
           f"  feedback: {out / 'feedback'}/<student>.html\n  log:      {out / 'grader.log'}")
+    if not args.no_gradebook:
+        print(f"  gradebook: {redact(args.db or configured_url(args.root))}")
     return 0
 
 
@@ -61,6 +67,11 @@ def main(argv=None):
     g.add_argument("--seed", type=int, default=None, help="fix the hidden inputs (debugging)")
     g.add_argument("--force", action="store_true", help="re-grade even if cached")
     g.add_argument("--no-gradebook", action="store_true")
+    g.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="grade on this Dask cluster (default: a local pool of --workers)")
+    g.add_argument("--db", default=None, metavar="URL",
+                   help="gradebook: a SQLAlchemy URL (postgresql://user@host/db) or a path "
+                        "(default: c.CourseDirectory.db_url of nbgrader_config.py)")
     args = p.parse_args(argv)
     return {"release": _release, "grade": _grade}[args.cmd](args)
 

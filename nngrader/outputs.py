@@ -76,10 +76,12 @@ def write_gradebook(db_path, assignment, results, log):
     a person has ``needs_manual_grade`` set on its cells, is ``flagged``, and carries the
     reason as an automatic comment (formgrader shows all three). Returns the students of the
     gradebook without a submission."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
     import warnings
+    from .gradebook import open_gradebook
     venv_path()  # nbgrader runs the ``alembic`` script when it creates a gradebook
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{db_path}") as gb:
+    # db_path: a path (SQLite) or a SQLAlchemy URL (PostgreSQL); one writer at a time
+    with warnings.catch_warnings(), open_gradebook(db_path) as gb:
         warnings.simplefilter("ignore")
         ensure_assignment(gb, assignment)
         for r in results:

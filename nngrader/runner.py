@@ -8,10 +8,9 @@ import tempfile
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from . import outputs
+from . import executors, outputs
 from .core import PERSON, Result, empty_result, grade_submission
 from .sandbox import Limits, Sandbox
 from .spec import load_assignment
@@ -51,7 +50,7 @@ def course_paths(root):
 
 def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
                 limits=None, seed=None, gradebook=True, log=None, force=False,
-                sandbox_mode=None, progress=True):
+                sandbox_mode=None, progress=True, executor=None, db=None):
     paths = course_paths(root)
     out = Path(out or paths["root"] / "nngraded" / assignment_name).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +78,8 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
     data_files = _data_files(paths["release"] / assignment_name)
     cache_dir = out / "results"
     cache_dir.mkdir(exist_ok=True)
-    workers = workers or os.cpu_count() or 1
+    pool = executor or executors.make_executor(workers=workers)   # local pool or Dask
+    workers = pool.workers
 
     results, todo = {}, []
     for sub in subs:
@@ -110,10 +110,9 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
             slots.put(slot)
 
     t0 = time.monotonic()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futs = {pool.submit(one, s): s for s in todo}
-        for fut in as_completed(futs):
-            r = fut.result()
+    with pool:
+        for r in pool.map(one, todo, executors.Job.of(assignment, sandbox, seed, data_files),
+                          log):
             results[r.student] = r
             if not r.transient:
                 _save_cached(cache_dir, r, assignment)
@@ -126,7 +125,7 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
     ordered = [results[k] for k in sorted(results)]
     missing = []
     if gradebook:
-        missing = outputs.write_gradebook(paths["gradebook"], assignment, ordered, log)
+        missing = outputs.write_gradebook(db or paths["gradebook"], assignment, ordered, log)
     outputs.write_csv(out / "grades.csv", ordered, missing, assignment, sandbox)
     outputs.write_feedback(out / "feedback", assignment, ordered)
     outputs.write_report(out, assignment, ordered, missing, sandbox, elapsed, workers)

@@ -1,0 +1,119 @@
+"""nbgrader's gradebook on any SQLAlchemy database: SQLite (default) or PostgreSQL.
+
+``url(db)`` turns a path or URL into a SQLAlchemy URL; ``configured_url(root)`` reads
+``c.CourseDirectory.db_url`` from the course's ``nbgrader_config.py``, so nngrader and
+nbgrader's own commands (``formgrader``, ``export``) share one database.
+
+``open_gradebook(db)`` is nbgrader's ``Gradebook`` with one writer at a time: graders of
+two assignments, or two processes on two hosts, writing the same gradebook at once queue
+behind a lock the database itself holds (PostgreSQL: an advisory lock; SQLite: an
+``flock`` next to the file), so the create-if-missing steps of nbgrader's API (student,
+submission, schema) never race; nbgrader's unique constraints stay the last line. A
+transient failure (a dropped connection, a serialisation error) is retried.
+"""
+
+import contextlib
+import fcntl
+import os
+import time
+from pathlib import Path
+
+LOCK_KEY = 0x6E6E6772   # "nngr": the advisory lock every nngrader writer takes
+
+
+def url(db):
+    """A SQLAlchemy URL for ``db``: a URL as is, a path as SQLite."""
+    db = str(db)
+    return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+
+
+def configured_url(root):
+    """``c.CourseDirectory.db_url`` of ``root/nbgrader_config.py`` (relative SQLite paths
+    resolved against ``root``), or ``root/gradebook.db``."""
+    root = Path(root).resolve()
+    default = url(root / "gradebook.db")
+    cfg_file = root / "nbgrader_config.py"
+    if not cfg_file.exists():
+        return default
+    from traitlets.config.loader import PyFileConfigLoader
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)   # the course's config may use os.getcwd() as the course root
+        cfg = PyFileConfigLoader(cfg_file.name, path=str(root)).load_config()
+    finally:
+        os.chdir(cwd)
+    db = cfg.get("CourseDirectory", {}).get("db_url")
+    if not db:
+        return default
+    db = str(db)
+    if db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
+        return url(root / db[len("sqlite:///"):])
+    return db
+
+
+def redact(db):
+    """The URL without its password (for logs and reports)."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url(db)).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001
+        return "<database>"
+
+
+@contextlib.contextmanager
+def writer_lock(db):
+    """Hold the gradebook's writer lock (blocking) for the duration of the block."""
+    u = url(db)
+    if u.startswith("postgresql"):
+        import sqlalchemy as sa
+        engine = sa.create_engine(u, poolclass=sa.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+        finally:
+            engine.dispose()
+    elif u.startswith("sqlite:///"):
+        path = Path(u[len("sqlite:///"):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+    else:
+        yield   # another server: its own transactions and nbgrader's constraints
+
+
+def _transient(e):
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    if isinstance(e, OperationalError):
+        return True
+    code = getattr(getattr(e, "orig", None), "pgcode", None)
+    return isinstance(e, DBAPIError) and code in ("40001", "40P01")  # serialisation, deadlock
+
+
+@contextlib.contextmanager
+def open_gradebook(db, attempts=5):
+    """nbgrader's ``Gradebook`` on ``db`` under the writer lock."""
+    from nbgrader.api import Gradebook
+    with writer_lock(db):
+        for k in range(attempts):
+            try:
+                gb = Gradebook(url(db))
+                break
+            except Exception as e:  # noqa: BLE001
+                if k == attempts - 1 or not _transient(e):
+                    raise
+                time.sleep(0.5 * 2 ** k)
+        try:
+            yield gb
+        except BaseException:
+            gb.db.rollback()
+            raise
+        finally:
+            gb.close()
