@@ -11,11 +11,11 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 ASSIGNMENTS := $(notdir $(wildcard solutions/ch*))
 
-.PHONY: all setup sandbox book exercises test clean
+.PHONY: all setup sandbox postgres book exercises test clean
 
 all: book exercises
 
-setup: $(VENV)/.installed sandbox
+setup: $(VENV)/.installed sandbox postgres
 
 # The class grader (nngrader) runs each submission in a bubblewrap sandbox. As root with
 # apt-get (CI, fresh machines) it is installed here; elsewhere nngrader warns and degrades.
@@ -25,6 +25,16 @@ sandbox:
 			apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null; \
 		else \
 			echo "WARNING: bubblewrap (bwrap) is missing: nngrader falls back to a weaker sandbox"; \
+		fi; }
+
+# The PostgreSQL gradebook is tested against a server the tests start (initdb, pg_ctl):
+# Debian's postgresql package, installed here as root; elsewhere those tests are skipped.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
+		else \
+			echo "WARNING: PostgreSQL (initdb, pg_ctl) is missing: the PostgreSQL gradebook tests are SKIPPED"; \
 		fi; }
 
 $(VENV)/.installed: requirements.txt pyproject.toml student/pyproject.toml

@@ -12,6 +12,9 @@ c = get_config()  # noqa: F821  (provided by nbgrader)
 c.CourseDirectory.root = os.getcwd()
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
+# The gradebook: SQLite here by default. One PostgreSQL database shared by nngrader and
+# nbgrader's formgrader/export (nngrader reads this line; --db overrides it):
+#   c.CourseDirectory.db_url = "postgresql+psycopg2://grader@db.example.org/nncourse"
 c.CourseDirectory.db_url = "sqlite:///gradebook.db"
 # Only the notebook is released (no caches, no grader files).
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]

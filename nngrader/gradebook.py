@@ -22,9 +22,19 @@ LOCK_KEY = 0x6E6E6772   # "nngr": the advisory lock every nngrader writer takes
 
 
 def url(db):
-    """A SQLAlchemy URL for ``db``: a URL as is, a path as SQLite."""
+    """A SQLAlchemy URL for ``db``: a path as SQLite; ``postgresql://`` with the driver
+    that is installed (SQLAlchemy 2.1 means psycopg 3 by it; the course pins psycopg2)."""
     db = str(db)
-    return db if "://" in db else f"sqlite:///{Path(db).resolve()}"
+    if "://" not in db:
+        return f"sqlite:///{Path(db).resolve()}"
+    scheme, rest = db.split("://", 1)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            import psycopg  # noqa: F401
+            return f"postgresql+psycopg://{rest}"
+        except ImportError:
+            return f"postgresql+psycopg2://{rest}"
+    return db
 
 
 def configured_url(root):
@@ -48,7 +58,7 @@ def configured_url(root):
     db = str(db)
     if db.startswith("sqlite:///") and not db.startswith("sqlite:////"):
         return url(root / db[len("sqlite:///"):])
-    return db
+    return url(db)
 
 
 def redact(db):
