@@ -150,7 +150,7 @@ def dropout_backward(dout, cache):
     return dropout_grad(dout, mask, p, train, inverted)
 
 
-def thinned_mean(x, W, b, p, U):
+def thinned_mean(x, W, b, U, p):
     r"""Monte-Carlo estimate of the training-time expectation of a linear layer after dropout,
 
     .. math:: \frac1K\sum_{k=1}^K \Bigl(\tfrac{1}{1-p}\,\xi^{(k)} \odot x\Bigr) W + b,
@@ -218,4 +218,5 @@ class DropoutMLP(mlp.MLP):
                 dA = dropout_backward(dA, dropout_cache)
             dZ = layers.activation_backward(dA, activation_cache)
             dA, grads[f"W{l}"], grads[f"b{l}"] = layers.linear_backward(dZ, linear_cache)
+        self.dX = dA
         return grads

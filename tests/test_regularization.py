@@ -288,11 +288,11 @@ def test_thinned_mean_is_the_mean_of_thinned_layers_and_tends_to_eval():
     U = rng.random((4000, 3, 6))
     p = 0.4
     by_hand = np.mean([reg.dropout(x, reg.keep_mask(u, p), p) @ W + b for u in U[:50]], axis=0)
-    np.testing.assert_allclose(reg.thinned_mean(x, W, b, p, U[:50]), by_hand, rtol=1e-12)
+    np.testing.assert_allclose(reg.thinned_mean(x, W, b, U[:50], p), by_hand, rtol=1e-12)
     # The standard deviation of one thinned output is at most sqrt(p/(1-p)) |x| |W|.
     bound = 5 * np.sqrt(p / (1 - p)) * np.abs(x) @ np.abs(W) / np.sqrt(len(U))
-    assert np.all(np.abs(reg.thinned_mean(x, W, b, p, U) - (x @ W + b)) < bound)
-    np.testing.assert_allclose(reg.thinned_mean(x, W, b, 0.0, U[:3]), x @ W + b, rtol=1e-14)
+    assert np.all(np.abs(reg.thinned_mean(x, W, b, U, p) - (x @ W + b)) < bound)
+    np.testing.assert_allclose(reg.thinned_mean(x, W, b, U[:3], 0.0), x @ W + b, rtol=1e-14)
 
 
 # --- properties -------------------------------------------------------------------------
