@@ -303,17 +303,40 @@ class Autoencoder:
         return loss, grads
 
 
-def train_autoencoder(ae, X, optimizer, epochs, lam=0.0, kind="l1", corrupt=None, seed=0):
-    r"""Full-batch training; ``corrupt(X, rng) -> X_tilde`` makes it a denoising autoencoder
-    (a fresh corruption every epoch). Returns the training loss of every epoch."""
+def train_autoencoder(ae, X, optimizer, epochs, lam=0.0, kind="l1", corrupt=None, batch_size=None,
+                      seed=0, extra_grads=None):
+    r"""Mini-batch training (``batch_size=None``: full batch), the objects shuffled every epoch;
+    ``corrupt(X, rng) -> X_tilde`` makes it a denoising autoencoder (a fresh corruption every
+    epoch). ``extra_grads(ae, X_batch) -> (value, grads)`` adds a penalty of the parameters
+    (e.g. the contractive one). Returns the mean training loss of every epoch."""
     rng = np.random.default_rng(seed)
+    n = len(X)
+    batch_size = batch_size or n
     history = []
     for _ in range(epochs):
         X_in = X if corrupt is None else corrupt(X, rng)
-        loss, grads = ae.loss_and_grads(X_in, X, lam, kind)
-        optimizer.step(ae.params, grads)
-        history.append(loss)
+        order, total = rng.permutation(n), 0.0
+        for start in range(0, n, batch_size):
+            batch = order[start:start + batch_size]
+            loss, grads = ae.loss_and_grads(X_in[batch], X[batch], lam, kind)
+            if extra_grads is not None:
+                penalty, more = extra_grads(ae, X_in[batch])
+                loss += penalty
+                grads = {k: g + more[k] if k in more else g for k, g in grads.items()}
+            optimizer.step(ae.params, grads)
+            total += loss * len(batch)
+        history.append(total / n)
     return history
+
+
+def contractive_extra_grads(lam, activation="sigmoid"):
+    r"""``extra_grads`` for :func:`train_autoencoder`: :math:`\lambda P` of a one-layer encoder
+    (``enc_W1``, ``enc_b1``) and its gradients."""
+    def extra(ae, X):
+        value, cache = contractive_forward(X, ae.params["enc_W1"], ae.params["enc_b1"], lam, activation)
+        _, dW, db = contractive_backward(1.0, cache)
+        return value, {"enc_W1": dW, "enc_b1": db}
+    return extra
 
 
 def reconstruction_errors(ae, X):
