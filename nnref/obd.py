@@ -260,36 +260,38 @@ def significantly_worse(before, after, tol):
 
 
 def obd_prune(net, X, y, Xc, yc, N, loss="mse", score="obd", per_layer=True, tol=0.05,
-              retrain_steps=50, optimizer=None, max_rounds=100):
+              retrain_steps=50, optimizer=None, max_rounds=100, masks=None):
     r"""The lecture's procedure, from a network ``net`` trained to a minimum:
 
     1. compute the scores (``"obd"``: saliency with :func:`obd_hessian_diag`; ``"exact"``:
        with :func:`hessian_diag`; ``"magnitude"``: :math:`|w|`) on the training set;
     2. delete the ``N`` least salient links (per layer, :func:`prune_masks`);
     3. retrain with the deleted links frozen (:func:`masked_train`);
-    4. if :math:`Q` on the training set ``(X, y)`` or on the control set ``(Xc, yc)`` got
-       significantly worse than before step 2 (:func:`significantly_worse`), restore the
-       links deleted last (the weights from before step 2) and stop.
+    4. if :math:`Q` on the training set ``(X, y)`` or on the control set ``(Xc, yc)`` is
+       significantly worse than for the network we started from
+       (:func:`significantly_worse`), restore the links deleted last (the weights from
+       before step 2) and stop; otherwise go to 1.
 
-    ``tol=np.inf`` never stops (for a loss-vs-sparsity curve). Returns a dict: ``masks``
-    (final), ``history`` (one row per accepted round: fraction of links removed, training
-    loss, control loss; row 0 is the start), ``stopped`` (a round was rolled back). ``net`` is
-    left with the final weights. A fresh ``optimizer`` is made for every round
-    (default Adam, eta = 0.01).
+    ``tol=np.inf`` never stops (for a loss-vs-sparsity curve). ``optimizer`` is a factory
+    called once per round (default: Adam with eta = 0.01). Returns a dict: ``masks`` (final),
+    ``mask_history`` (the masks after every accepted round, the start first), ``history``
+    (one row per accepted round: fraction of links removed, training loss, control loss; row
+    0 is the start) and ``stopped`` (a round was rolled back). ``net`` keeps the final weights.
     """
     names = weight_names(net)
     total = sum(net.params[name].size for name in names)
-    masks = {name: net.params[name] != 0 for name in names}
+    masks = masks or {name: np.ones(net.params[name].shape, dtype=bool) for name in names}
     Q = getattr(losses, loss)
 
     def state_losses():
         return Q(net.forward(X), y), Q(net.forward(Xc), yc)
 
-    def removed():
+    def removed(masks):
         return 1.0 - sum(int(m.sum()) for m in masks.values()) / total
 
-    train_loss, control_loss = state_losses()
-    history, stopped = [(removed(), train_loss, control_loss)], False
+    start_train, start_control = state_losses()
+    history, stopped = [(removed(masks), start_train, start_control)], False
+    mask_history = [masks]
     for _ in range(max_rounds):
         if score == "magnitude":
             scores = magnitude({name: net.params[name] for name in names})
@@ -301,16 +303,18 @@ def obd_prune(net, X, y, Xc, yc, N, loss="mse", score="obd", per_layer=True, tol
             break
         saved = {name: value.copy() for name, value in net.params.items()}
         masked_train(net, new_masks, X, y, loss,
-                     optimizer() if callable(optimizer) else optim.Adam(0.01), retrain_steps)
+                     optimizer() if optimizer else optim.Adam(0.01), retrain_steps)
         new_train, new_control = state_losses()
-        if (significantly_worse(train_loss, new_train, tol)
-                or significantly_worse(control_loss, new_control, tol)):
+        if (significantly_worse(start_train, new_train, tol)
+                or significantly_worse(start_control, new_control, tol)):
             net.params.update(saved)
             stopped = True
             break
-        masks, train_loss, control_loss = new_masks, new_train, new_control
-        history.append((removed(), train_loss, control_loss))
-    return {"masks": masks, "history": np.array(history), "stopped": stopped}
+        masks = new_masks
+        mask_history.append(masks)
+        history.append((removed(masks), new_train, new_control))
+    return {"masks": masks, "mask_history": mask_history, "history": np.array(history),
+            "stopped": stopped}
 
 
 # --- feature selection -----------------------------------------------------------------------
