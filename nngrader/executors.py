@@ -19,6 +19,7 @@ ends as "needs a person" (``KilledWorker``), never as an endless retry.
 ``make_executor`` is the one place where the backend is chosen.
 """
 
+import dataclasses
 import hashlib
 import os
 import socket
@@ -108,7 +109,8 @@ class DaskExecutor:
         futs = {}
         for sub in subs:
             key = (group, sub.student)
-            futs[self.client.submit(grade_remote, sub, job, key=key, pure=False)] = sub
+            futs[self.client.submit(grade_remote, portable(sub), job, key=key,
+                                    pure=False)] = sub
         allowed = self._allowed_failures()
         for fut in dask_completed(list(futs)):
             sub = futs.pop(fut)
@@ -149,6 +151,21 @@ class DaskExecutor:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def portable(sub):
+    """The submission with its files read here: a worker on another host cannot open the
+    grader's paths (a file that cannot be read stays as it is, for the worker to report)."""
+    files = {}
+    for name, v in sub.files.items():
+        if isinstance(v, (bytes, bytearray)):
+            files[name] = v
+            continue
+        try:
+            files[name] = sub.read(name) if hasattr(sub, "read") else Path(v).read_bytes()
+        except Exception:  # noqa: BLE001
+            files[name] = v
+    return dataclasses.replace(sub, files=files)
 
 
 # -- what runs on a Dask worker ----------------------------------------------------------
