@@ -34,11 +34,24 @@ def _grade(args):
     from .sandbox import Limits
     lim = Limits(memory=int(args.memory_mb) << 20, cell_timeout=args.cell_timeout,
                  total_timeout=args.timeout, cpu=int(args.timeout))
-    res = grade_class(args.root, args.assignment, args.submissions, args.out,
+    try:
+        res = _grade_class(args, grade_class, lim, make_executor, configured_url)
+    except KeyboardInterrupt:
+        print("interrupted: every finished result is kept; run the same command again to "
+              "grade the rest", file=sys.stderr)
+        return 130
+    return _summary(args, res, redact, configured_url)
+
+
+def _grade_class(args, grade_class, lim, make_executor, configured_url):
+    return grade_class(args.root, args.assignment, args.submissions, args.out,
                       workers=args.workers, limits=lim, seed=args.seed,
                       gradebook=not args.no_gradebook, force=args.force,
                       executor=make_executor(args.scheduler, args.workers),
                       db=args.db or configured_url(args.root))
+
+
+def _summary(args, res, redact, configured_url):
     out = res["out"]
     n = len(res["results"])
     person = sum(r.status == "needs a person" for r in res["results"])
@@ -62,8 +75,10 @@ def main(argv=None):
     g.add_argument("--workers", type=int, default=None, help="default: number of cores")
     g.add_argument("--out", default=None, help="default: nngraded/<assignment>")
     g.add_argument("--memory-mb", type=int, default=2048)
-    g.add_argument("--cell-timeout", type=float, default=60.0)
-    g.add_argument("--timeout", type=float, default=300.0, help="per submission, seconds")
+    g.add_argument("--cell-timeout", type=float, default=None,
+                   help="seconds per cell (default: ExecutePreprocessor.timeout of "
+                        "nbgrader_config.py, the policy stock nbgrader uses)")
+    g.add_argument("--timeout", type=float, default=900.0, help="per submission, seconds")
     g.add_argument("--seed", type=int, default=None, help="fix the hidden inputs (debugging)")
     g.add_argument("--force", action="store_true", help="re-grade even if cached")
     g.add_argument("--no-gradebook", action="store_true")

@@ -43,6 +43,7 @@ class Result:
     timestamp: str | None = None
     sandbox: str = ""
     transient: bool = False          # an infrastructure failure: not cached, retried
+    gradebook: bool = True           # False: identity in doubt, kept out of the gradebook
 
     def to_json(self):
         return asdict(self)
@@ -83,18 +84,29 @@ def _signal_reason(rc, res=None, limits=None):
 def empty_result(sub, assignment, status, reason, sandbox=""):
     tests = [TestResult(c.grade_id, 0.0, c.points, False, [reason]) for c in assignment.tests]
     return Result(sub.student, assignment.name, 0.0, assignment.max_score, status, [reason],
-                  tests, digest=sub.digest(), timestamp=sub.timestamp, sandbox=sandbox)
+                  tests, digest=sub.digest(), timestamp=sub.timestamp, sandbox=sandbox,
+                  gradebook=getattr(sub, "gradebook", True))
 
 
 def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restarts=2,
                      data_files=()):
     t0 = time.monotonic()
     name, flags, fatal = pick_notebook(sub, assignment)
-    if fatal:
-        return empty_result(sub, assignment, PERSON, fatal, sandbox.mode)
-    cells, fatal = read_notebook(sub.files[name])
+    flags = list(sub.notes) + flags
     if fatal:
         r = empty_result(sub, assignment, PERSON, fatal, sandbox.mode)
+        r.reasons += flags
+        return r
+    try:
+        data = sub.read(name)
+    except OSError as e:
+        return empty_result(sub, assignment, PERSON, f"the notebook {name!r} cannot be read "
+                            f"({type(e).__name__})", sandbox.mode)
+    cells, fatal = read_notebook(data)
+    del data
+    if fatal:
+        r = empty_result(sub, assignment, PERSON, fatal, sandbox.mode)
+        r.reasons += flags
         r.notebook = name
         return r
     plan = match(assignment, cells)
@@ -151,6 +163,9 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
                          "interrupted (KeyboardInterrupt); what it defined before is kept")
         ends.update(run_ends)
         hidden.update(run_hidden)
+        if res.killed == "interrupted":
+            person = "not graded: the run was interrupted"
+            break
         if not any(e.get("ev") == "ready" for e in res.events):
             if res.killed == "startup timeout":
                 why = (f"it was not ready after {sandbox.limits.startup_timeout:g} s "
@@ -239,13 +254,17 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
                                               cell.points, passed, msgs, vis_ok, hid_ok)
     tests = [tests_by_src[c.index] for c in assignment.tests]
     if truncated:
-        flags.append("output over the byte limit was cut in: " + ", ".join(truncated))
+        flags.append("output over the byte limit was cut in: " + ", ".join(truncated[:10])
+                     + (f" and {len(truncated) - 10} more cell(s)" if len(truncated) > 10 else ""))
     untrusted = [c.grade_id for c in assignment.tests if not c.hidden]
     if untrusted:
         flags.append("note: test cell(s) without hidden grade() checks are judged inside the "
                      "student's process only: " + ", ".join(untrusted))
     score = float(sum(t.points for t in tests))
     transient = False
+    if person is None and not getattr(sub, "gradebook", True):
+        person = "the student's identity is in doubt (see below)"
+        lost_person = True
     if person:
         status, reasons = PERSON, [person] + flags
         transient = not lost_person
@@ -254,7 +273,7 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
         status, reasons = (FLAGGED if real else GRADED), flags
     return Result(sub.student, assignment.name, score, assignment.max_score, status, reasons,
                   tests, seeds, name, time.monotonic() - t0, attempts, sub.digest(),
-                  sub.timestamp, sandbox.mode, transient)
+                  sub.timestamp, sandbox.mode, transient, getattr(sub, "gradebook", True))
 
 
 def judge(call, drawn, ev):

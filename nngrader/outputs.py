@@ -24,7 +24,7 @@ class Log:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _w(self, level, msg, echo):
-        line = f"{datetime.datetime.now().isoformat(timespec='seconds')} {level} {msg}"
+        line = f"{datetime.datetime.now().isoformat(timespec='seconds')} {level} {printable(msg)}"
         with self.lock:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line + "\n")
@@ -39,6 +39,23 @@ class Log:
 
     def error(self, msg):
         self._w("ERROR", msg, True)
+
+
+def printable(text):
+    """Text safe for a terminal or a log: ANSI escapes and other control characters
+    (except newlines and tabs) are shown as '?'."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in str(text))
+
+
+def cell(text):
+    """A spreadsheet-safe CSV cell: no formula (=, +, -, @, tab, CR first), printable."""
+    text = printable(text).replace("\n", " ")
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def file_name(student):
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in student).lstrip(".") \
+        or "_"
 
 
 # -- nbgrader's gradebook ------------------------------------------------------------------
@@ -85,6 +102,8 @@ def write_gradebook(db_path, assignment, results, log):
         warnings.simplefilter("ignore")
         ensure_assignment(gb, assignment)
         for r in results:
+            if not getattr(r, "gradebook", True):
+                continue   # identity in doubt: grades.csv only, a person decides
             gb.update_or_create_student(r.student)
             try:
                 gb.find_submission(assignment.name, r.student)
@@ -111,8 +130,26 @@ def write_gradebook(db_path, assignment, results, log):
             for c in nb.comments:
                 c.auto_comment = text
             gb.db.commit()
-        have = {r.student for r in results}
-        return sorted(s.id for s in gb.students if s.id not in have)
+        have = {r.student for r in results if getattr(r, "gradebook", True)}
+        missing = []
+        for s in sorted(gb.students, key=lambda s: s.id):
+            if s.id in have:
+                continue
+            missing.append(s.id)
+            # a submission nngrader graded before and that is gone now (a withdrawn
+            # student): removed, so the gradebook and nbgrader export say what grades.csv
+            # says; one graded by nbgrader itself is left alone
+            try:
+                nb = gb.find_submission_notebook(assignment.notebook, assignment.name, s.id)
+            except MissingEntry:
+                continue
+            if nb.comments and all((c.auto_comment or "").startswith("[nngrader]")
+                                   for c in nb.comments):
+                gb.remove_submission(assignment.name, s.id)
+                gb.db.commit()
+                log.warn(f"{s.id}: no submission any more; the earlier nngrader grade was "
+                         "removed from the gradebook")
+        return missing
 
 
 # -- grades.csv -----------------------------------------------------------------------------
@@ -125,11 +162,11 @@ def write_csv(path, results, missing, assignment, sandbox):
         w.writerow(["student", "assignment", "score", "max_score", "status", "reason",
                     "sandbox"])
         for r in results:
-            w.writerow([r.student, r.assignment, f"{r.score:g}", f"{r.max_score:g}", r.status,
-                        " | ".join(r.reasons), r.sandbox])
+            w.writerow([cell(r.student), cell(r.assignment), f"{r.score:g}",
+                        f"{r.max_score:g}", r.status, cell(" | ".join(r.reasons)), r.sandbox])
         for s in missing:
-            w.writerow([s, assignment.name, "0", f"{assignment.max_score:g}", MISSING,
-                        "in the gradebook but no submission found", sandbox.mode])
+            w.writerow([cell(s), cell(assignment.name), "0", f"{assignment.max_score:g}",
+                        MISSING, "in the gradebook but no submission found", sandbox.mode])
 
 
 # -- feedback -------------------------------------------------------------------------------
@@ -157,7 +194,7 @@ def write_feedback(folder, assignment, results):
     folder.mkdir(parents=True, exist_ok=True)
     for r in results:
         md = feedback_markdown(assignment, r)
-        (folder / f"{r.student}.md").write_text(md, encoding="utf-8")
+        (folder / f"{file_name(r.student)}.md").write_text(md, encoding="utf-8")
         body = []
         in_code = False
         for line in md.splitlines():
@@ -174,7 +211,7 @@ def write_feedback(folder, assignment, results):
                 body.append(f"<li>{html.escape(line[2:])}</li>")
             elif line:
                 body.append(f"<p>{html.escape(line).replace('**', '')}</p>")
-        (folder / f"{r.student}.html").write_text(
+        (folder / f"{file_name(r.student)}.html").write_text(
             "<!doctype html><meta charset='utf-8'><title>feedback</title>"
             "<style>body{font-family:sans-serif;max-width:50em;margin:2em auto}"
             "pre{background:#f4f4f4;padding:.6em;white-space:pre-wrap}</style>\n"

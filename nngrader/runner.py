@@ -10,7 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import executors, outputs
+from . import executors, exports, outputs, similarity
 from .core import PERSON, Result, empty_result, grade_submission
 from .sandbox import Limits, Sandbox
 from .spec import load_assignment
@@ -59,22 +59,27 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
     import nnref
     hide = [paths["root"], Path(nnref.__file__).resolve().parent, paths["source"],
             paths["gradebook"], Path(submissions).resolve(), out]
-    sandbox = Sandbox(limits or Limits(), hide=hide, mode=sandbox_mode)
+    limits = limits or Limits(cell_timeout=None)
+    if limits.cell_timeout is None:     # one policy with nbgrader: the course's config
+        import dataclasses
+        limits = dataclasses.replace(limits, cell_timeout=course_timeout(paths["root"]))
+    sandbox = Sandbox(limits, hide=hide, mode=sandbox_mode)
     for w in sandbox.warnings:
         log.warn(f"SANDBOX: {w}")
     log.info(f"sandbox mode: {sandbox.mode}; assignment {assignment.name} "
              f"({len(assignment.tests)} test cells, {assignment.max_score:g} points)")
 
     subs_path = Path(submissions)
-    tmp = None
-    if subs_path.is_file() and subs_path.suffix == ".zip":
+    tmp, zip_problems = None, []
+    if subs_path.is_file() and subs_path.suffix.lower() == ".zip":
         tmp = tempfile.TemporaryDirectory(prefix="nngrader-zip-")
-        subs_path = safe_extract(subs_path, tmp.name)
-        kids = [p for p in subs_path.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-        if len(kids) == 1 and kids[0].is_dir() and not list(kids[0].glob("*.ipynb")) and \
-                kids[0].name != assignment_name:
-            subs_path = kids[0]  # a zip of one top folder
-    subs = find_submissions(subs_path, assignment_name)
+        subs_path, zip_problems = safe_extract(subs_path, tmp.name)
+    subs, ignored = find_submissions(subs_path, assignment_name, assignment.notebook)
+    for entry, why in zip_problems:
+        log.warn(f"zip entry {entry!r}: {why}")
+    for entry, why in ignored:
+        log.warn(f"input {entry!r} ignored: {why}")
+    subs += _rejected_rows(zip_problems, subs)
     data_files = _data_files(paths["release"] / assignment_name)
     cache_dir = out / "results"
     cache_dir.mkdir(exist_ok=True)
@@ -95,7 +100,14 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
     for k in range(workers):
         slots.put(k)
 
+    stop = threading.Event()
+
     def one(sub):
+        if stop.is_set():   # Ctrl-C: start nothing new
+            r = empty_result(sub, assignment, PERSON, "not graded: the run was interrupted",
+                             sandbox.mode)
+            r.transient = True
+            return r
         slot = slots.get()
         try:
             return grade_submission(sub, assignment, sandbox, slot=slot, seed=seed,
@@ -110,9 +122,42 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
             slots.put(slot)
 
     t0 = time.monotonic()
+    interrupted = False
+    with _on_ctrl_c(stop, sandbox):
+        try:
+            dispatch(pool, one, todo, executors.Job.of(assignment, sandbox, seed, data_files),
+                     log, results, cache_dir, assignment, bar)
+        except KeyboardInterrupt:
+            interrupted = True
+    elapsed = time.monotonic() - t0
+    if interrupted:
+        for k in [k for k, r in results.items() if r.transient]:
+            del results[k]
+        log.warn(f"interrupted: {len(results)} result(s) kept (cached); "
+                 f"{len(subs) - len(results)} not graded; run the command again to finish")
+    ordered = [results[k] for k in sorted(results)]
+    missing = []
+    if gradebook:
+        missing = outputs.write_gradebook(db or paths["gradebook"], assignment, ordered, log)
+    outputs.write_csv(out / "grades.csv", ordered, missing, assignment, sandbox)
+    outputs.write_feedback(out / "feedback", assignment, ordered)
+    outputs.write_report(out, assignment, ordered, missing, sandbox, elapsed, workers)
+    exports.write_lms(out, assignment, ordered, missing,   # canvas.csv, moodle.csv
+                      (db or paths["gradebook"]) if gradebook else None)
+    similarity.write_report(out, assignment, subs, log)   # flags copies, never a grade
+    if tmp:
+        tmp.cleanup()
+    if interrupted:
+        raise KeyboardInterrupt
+    return {"results": ordered, "out": out, "elapsed": elapsed, "sandbox": sandbox,
+            "missing": missing, "assignment": assignment}
+
+
+def dispatch(pool, one, todo, job, log, results, cache_dir, assignment, bar=None):
+    """The seam where submissions go to the executor (local pool or Dask, executors.py);
+    every result is cached the moment it arrives, so an interruption loses nothing."""
     with pool:
-        for r in pool.map(one, todo, executors.Job.of(assignment, sandbox, seed, data_files),
-                          log):
+        for r in pool.map(one, todo, job, log):
             results[r.student] = r
             if not r.transient:
                 _save_cached(cache_dir, r, assignment)
@@ -121,18 +166,65 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
                      + (f" - {'; '.join(r.reasons)}" if r.reasons else ""))
             if bar:
                 bar.step(r.student)
-    elapsed = time.monotonic() - t0
-    ordered = [results[k] for k in sorted(results)]
-    missing = []
-    if gradebook:
-        missing = outputs.write_gradebook(db or paths["gradebook"], assignment, ordered, log)
-    outputs.write_csv(out / "grades.csv", ordered, missing, assignment, sandbox)
-    outputs.write_feedback(out / "feedback", assignment, ordered)
-    outputs.write_report(out, assignment, ordered, missing, sandbox, elapsed, workers)
-    if tmp:
-        tmp.cleanup()
-    return {"results": ordered, "out": out, "elapsed": elapsed, "sandbox": sandbox,
-            "missing": missing, "assignment": assignment}
+
+
+class _on_ctrl_c:
+    """Ctrl-C stops at once: nothing new starts, running sandboxes are killed, and the
+    KeyboardInterrupt reaches the runner only then (finished results are kept)."""
+
+    def __init__(self, stop, sandbox):
+        self.stop, self.sandbox, self.old = stop, sandbox, None
+
+    def __enter__(self):
+        import signal
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                self.stop.set()
+                self.sandbox.stop.set()
+                raise KeyboardInterrupt
+            self.old = signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+        return False
+
+
+def _rejected_rows(zip_problems, subs):
+    """A zip entry that looked like a student's notebook but was rejected gets its own row."""
+    from .submission import Submission, clean_name
+    rows, have = [], {s.student for s in subs}
+    for entry, why in zip_problems:
+        if not entry.lower().endswith(".ipynb") or not why.startswith("rejected"):
+            continue
+        name = clean_name(entry.replace("\\", "/").rstrip("/").split("/")[-1][:-6] or entry)
+        name = f"{name} [rejected zip entry]" if name in have else name
+        have.add(name)
+        rows.append(Submission(student=name, files={}, gradebook=False,
+                               problem=f"zip entry {entry!r} {why}; it was not extracted"))
+    return rows
+
+
+def course_timeout(root, default=120.0):
+    """``c.ExecutePreprocessor.timeout`` of the course's nbgrader_config.py: one cell time
+    policy for nbgrader and nngrader (None or <= 0 there: no limit, here one hour)."""
+    f = Path(root) / "nbgrader_config.py"
+    if not f.is_file():
+        return default
+    try:
+        from traitlets.config.loader import PyFileConfigLoader
+        cwd = os.getcwd()
+        try:
+            os.chdir(f.parent)
+            cfg = PyFileConfigLoader(f.name, path=str(f.parent)).load_config()
+        finally:
+            os.chdir(cwd)
+        t = cfg.ExecutePreprocessor.get("timeout", default)
+        return 3600.0 if t is None or float(t) <= 0 else float(t)
+    except Exception:  # noqa: BLE001 - a config that does not load: nbgrader would fail too
+        return default
 
 
 def _data_files(release_dir, limit=20 << 20):

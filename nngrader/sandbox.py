@@ -51,7 +51,8 @@ WORKER = Path(__file__).with_name("worker.py")
 
 @dataclass
 class Limits:
-    memory: int = 2 << 30           # RLIMIT_AS per process, and the cgroup's cap on the tree
+    memory: int = 2 << 30           # RLIMIT_AS per process (torch needs ~1 GiB of it)
+    tree_memory: int | None = None  # the cgroup's cap on the whole tree (None: ``memory``)
     cpu: int = 600                  # RLIMIT_CPU, seconds for the whole run
     nproc: int = 32                 # RLIMIT_NPROC (threads count too); cgroup pids.max
     fsize: int = 64 << 20           # RLIMIT_FSIZE, bytes per file
@@ -459,6 +460,7 @@ class Sandbox:
         if self.uid_base is None and os.getuid() != 0:
             self.warnings.append("the grader is not root: student code runs as the "
                                  "grader's own uid (RLIMIT_NPROC is shared with it)")
+        self.stop = threading.Event()   # set on Ctrl-C: every running sandbox is killed
         self.cgroups = Cgroups()
         if self.cgroups.version is None:
             self.warnings.append("no cgroup (v2 or v1 memory+pids) can be created here: "
@@ -578,7 +580,7 @@ class Sandbox:
                 if self.mode == "unshare":
                     cmd = ["unshare", "--net", "--pid", "--fork", "--kill-child"] + cmd
             if self.cgroups.version:
-                cg = self.cgroups.new(lim.memory, lim.nproc + 8)
+                cg = self.cgroups.new(lim.tree_memory or lim.memory, lim.nproc + 8)
                 cmd = ["/bin/sh", "-c", _ENTER, "sh",
                        *[str(d / "cgroup.procs") for d in cg.values()], "--", *cmd]
             job = dict(job, cwd=cwd, uid=uid, output_cap=lim.output_cap,
@@ -591,7 +593,8 @@ class Sandbox:
                 if rep["oom"]:
                     res.oom = True
                     res.limits_hit.append(f"the memory limit of the whole submission "
-                                          f"({lim.memory >> 20} MiB, cgroup)")
+                                          f"({(lim.tree_memory or lim.memory) >> 20} MiB, "
+                                          "cgroup)")
                 if rep["pids"]:
                     res.limits_hit.append(f"the process limit ({lim.nproc} processes, cgroup)")
             if res.killed == "disk quota" or area.full():
@@ -734,7 +737,9 @@ class Sandbox:
             if intr is not None and intr != opened:
                 state["interrupt"] = None           # the interrupted step ended
                 intr = None
-            if state["bad"]:
+            if self.stop.is_set():
+                res.killed = "interrupted"
+            elif state["bad"]:
                 res.killed = "protocol"
             elif not ready and now - since > max(lim.startup_timeout, lim.cell_timeout):
                 res.killed = "startup timeout"   # imports on an overloaded machine

@@ -201,4 +201,4 @@ def load_assignment(source_dir, assignment, stub=None):
     return Assignment(name=assignment, notebook=path.stem, path=path, cells=cells, digest=digest)
 
 
-GRADER_VERSION = "nngrader-1"
+GRADER_VERSION = "nngrader-2"

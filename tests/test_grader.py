@@ -236,3 +236,208 @@ def test_encode_never_pickles():
     assert G.decode(json.loads(json.dumps(G.encode(x))))["a"][0].tolist() == [0.0, 1.0, 2.0]
     with pytest.raises(G.EncodeError):
         G.decode({"t": "array", "dtype": "|O", "shape": [1], "data": ""})
+
+
+# -- issue 12: the grader under attack ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graded_small(course, tmp_path_factory):
+    """Limits of the whole submission and the grader's clock, with small limits."""
+    root, _ = course
+    base = tmp_path_factory.mktemp("small")
+    corpus.build(root, base, corpus=corpus.SMALL)
+    return grade_class(root, corpus.ASSIGNMENT, base / "submitted", base / "out", workers=2,
+                       limits=Limits(**corpus.LIMITS_SMALL), gradebook=False, progress=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", sorted(corpus.SMALL))
+def test_whole_submission_limits_and_clock(graded_small, student):
+    _, score, status, word = corpus.SMALL[student]
+    r = {x.student: x for x in graded_small["results"]}[student]
+    sb = graded_small["sandbox"]
+    if student == "fork_memory" and sb.cgroups.version is None:
+        pytest.skip("no cgroup here (the sandbox warns)")
+    if student == "disk_filler" and not sb.mount:
+        assert "disk quota" in " ".join(r.reasons) or r.status != "graded"
+        return
+    assert r.score == score, (r.status, r.reasons, [t.messages for t in r.tests])
+    assert r.status == status, r.reasons
+    if word:
+        assert word.lower() in " ".join(r.reasons).lower(), r.reasons
+    if student == "forged_clock":   # forged progress never bought time: 15 s + 2 s grace
+        assert r.seconds < 45, r.seconds
+
+
+@pytest.mark.slow
+def test_no_working_area_left_behind(graded_small):
+    import tempfile
+    left = [p for p in Path(tempfile.gettempdir()).glob("nngrader-*")
+            if p.is_dir() and p.name != "nngrader-uid-leases-0" and
+            p.stat().st_mtime > time.time() - 600 and any(p.iterdir())]
+    mounts = open("/proc/mounts").read()
+    assert not [p for p in left if str(p) in mounts], left
+
+
+def _rows(out):
+    return {r["student"]: r for r in csv.DictReader(open(out / "grades.csv", encoding="utf-8"))}
+
+
+@pytest.mark.slow
+def test_class_zip_every_entry_one_row(course, tmp_path, capfd):
+    root, _ = course
+    z = tmp_path / "class.zip"
+    want = corpus.class_zip(root, z)
+    res = grade_class(root, corpus.ASSIGNMENT, z, tmp_path / "out", workers=2,
+                      limits=Limits(**LIMITS), gradebook=False, progress=False)
+    got = {r.student: r for r in res["results"]}
+    assert set(got) == set(want), sorted(got)
+    for s, (score, status, word) in want.items():
+        r = got[s]
+        assert (r.score, r.status) == (score, status), (s, r.reasons)
+        if word:
+            assert word in " ".join(r.reasons), (s, r.reasons)
+    raw = (tmp_path / "out" / "grades.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in raw and "\n'=1+1," in raw      # no escape, no formula
+    assert "\x1b" not in (tmp_path / "out" / "grader.log").read_text(encoding="utf-8")
+    assert "\x1b" not in "".join(capfd.readouterr())
+    assert not (tmp_path.parent / "evil.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_class_folders_links_and_submitted(course, tmp_path):
+    root, _ = course
+    want = corpus.class_folder(root, tmp_path / "in")
+    res = grade_class(root, corpus.ASSIGNMENT, tmp_path / "in", tmp_path / "out", workers=2,
+                      limits=Limits(**LIMITS), gradebook=False, progress=False)
+    got = {r.student: (r.score, r.status) for r in res["results"]}
+    assert got == {s: w[:2] for s, w in want.items()}, got
+    want = corpus.flat_folder(root, tmp_path / "flat")
+    z = tmp_path / "flat.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        for p in (tmp_path / "flat").rglob("*.ipynb"):
+            f.write(p, str(p.relative_to(tmp_path / "flat")))
+    res = grade_class(root, corpus.ASSIGNMENT, z, tmp_path / "out2", workers=2,
+                      limits=Limits(**LIMITS), gradebook=False, progress=False)
+    assert {r.student: (r.score, r.status) for r in res["results"]} == \
+        {s: w[:2] for s, w in want.items()}
+
+
+def test_zip_bomb_and_traversal_are_bounded(tmp_path):
+    from nngrader.submission import safe_extract
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as f:
+        f.writestr("a/demo.ipynb", b"0" * (40 << 20))
+        f.writestr("b/demo.ipynb", b"0" * (40 << 20))
+        f.writestr("../../x.ipynb", b"{}")
+    dest, problems = safe_extract(z, tmp_path / "x", max_total=16 << 20, max_file=8 << 20)
+    size = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    assert size <= 16 << 20
+    assert any("outside" in why for _, why in problems)
+    assert any("cut at the limit" in why or "more than" in why for _, why in problems)
+    assert not (tmp_path.parent / "x.ipynb").exists()
+
+
+def test_deep_directory_cleanup(tmp_path):
+    from nngrader.sandbox import remove_tree
+    top = tmp_path / "deep"
+    top.mkdir()
+    fd = os.open(top, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        new = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = new
+    os.close(fd)
+    os.symlink("/etc", top / "link")   # never followed
+    remove_tree(top)
+    assert not top.exists() and os.path.exists("/etc/passwd")
+
+
+def test_damaged_notebooks_never_raise():
+    from nngrader.submission import read_notebook
+    nb = {"cells": [{"cell_type": "code", "source": [1, 2], "metadata": {"nbgrader": {
+        "grade_id": ["x"]}}}, {"cell_type": "code", "source": "x = 1", "metadata": 5}]}
+    cells, fatal = read_notebook(json.dumps(nb).encode())
+    assert fatal is None and [c["source"] for c in cells] == ["x = 1"] and cells.notes
+    assert read_notebook(b"[" * 100000)[1]
+    assert "too complex" in read_notebook(b"[" + b"0," * 3_000_000 + b"0]")[1]
+
+
+def test_forged_replies_are_validated():
+    call = parse_hidden('grade(relu, ref="activations.relu", cases=[normal(3)])\n', "t")[0]
+    args = G.draw_cases(call.cases, 1)
+    for ev in ({"results": 5}, {"results": [5, "x"]}, {"results": [{"out": {"t": "array",
+               "dtype": "<f8", "shape": [2], "data": "!!"}}]}, {"raw": b"{bad"},
+               {"raw": json.dumps({"results": [{"out": [[[]]]}], "name": {"a": 1}}).encode()}):
+        ok, msg = judge(call, (1, args), ev)
+        assert not ok and isinstance(msg, str)
+
+
+def test_exact_numbers_convert_or_say_why():
+    from decimal import Decimal
+    from fractions import Fraction
+    sys.path.insert(0, str(Path(__file__).parents[1] / "nngrader"))
+    import worker
+    a = worker._exact(np.array([Fraction(1, 2), Decimal("0.25")], dtype=object))
+    assert a.dtype == np.float64 and a.tolist() == [0.5, 0.25]
+    with pytest.raises(ValueError, match="not exactly a float64"):
+        worker._exact(Fraction(1, 3))
+
+
+def test_one_timeout_policy_with_nbgrader(tmp_path):
+    from nngrader.runner import course_timeout
+    assert course_timeout(corpus.REPO) == 120.0      # c.ExecutePreprocessor.timeout
+    assert Limits().cell_timeout == 120.0
+
+
+@pytest.mark.slow
+def test_withdrawn_student_leaves_the_gradebook(course, tmp_path):
+    root, base = course
+    db = tmp_path / "gb.db"
+    d = tmp_path / "in"
+    for s in ("stays", "withdrawn"):
+        shutil.copytree(base / "submitted" / "honest_full", d / s)
+    res = grade_class(root, corpus.ASSIGNMENT, d, tmp_path / "out", workers=2,
+                      limits=Limits(**LIMITS), progress=False, db=db)
+    assert {r.student: r.score for r in res["results"]} == {"stays": 5, "withdrawn": 5}
+    shutil.rmtree(d / "withdrawn")
+    grade_class(root, corpus.ASSIGNMENT, d, tmp_path / "out", workers=2,
+                limits=Limits(**LIMITS), progress=False, db=db)
+    rows = _rows(tmp_path / "out")
+    assert rows["withdrawn"]["status"] == "no submission" and rows["stays"]["score"] == "5"
+    from nbgrader.api import Gradebook, MissingEntry
+    with Gradebook(f"sqlite:///{db}") as gb:
+        assert gb.find_submission("demo", "stays").score == 5
+        with pytest.raises(MissingEntry):
+            gb.find_submission("demo", "withdrawn")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_promptly_and_keeps_results(course, tmp_path):
+    import signal
+    root, base = course
+    d = tmp_path / "in"
+    shutil.copytree(base / "submitted" / "honest_full", d / "a_fast")
+    nb = json.loads((base / "submitted" / "honest_full" / "demo" / "demo.ipynb").read_text())
+    corpus.insert_after(nb, "imports", "import time\ntime.sleep(100)")
+    for k in range(4):
+        (d / f"slow{k}" / "demo").mkdir(parents=True)
+        (d / f"slow{k}" / "demo" / "demo.ipynb").write_text(json.dumps(nb))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    p = subprocess.Popen([sys.executable, "-m", "nngrader", "grade", "demo", str(d),
+                          "--workers", "1", "--out", str(tmp_path / "out"), "--no-gradebook"],
+                         cwd=root, env=env, stderr=subprocess.PIPE, text=True)
+    cached = tmp_path / "out" / "results" / "a_fast.json"
+    t0 = time.monotonic()
+    while not cached.exists() and time.monotonic() - t0 < 120:
+        time.sleep(0.2)
+    time.sleep(2)          # slow0 is running now
+    t = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert time.monotonic() - t < 5, err
+    assert p.returncode == 130, err
+    assert cached.exists() and not (tmp_path / "out" / "results" / "slow1.json").exists()
+    assert "interrupted" in err

@@ -198,6 +198,194 @@ TRANSFORMER = '''def _blank(lines):
     return ["pass\\n"] if any("expect_close" in l or "grade(" in l for l in lines) else lines
 get_ipython().input_transformers_post.append(_blank)'''
 
+# -- issue 12: the grader under attack (classes, not cases) ---------------------------------
+
+# the grader's memory: long lines, many lines, outputs, near-copies
+FLOOD_LINES = r"""import os
+line = b'{"ev":"end","i":0,"stdout":"' + b"x" * 30_000_000 + b'"}\n'
+for fd in range(3, 64):
+    try:
+        os.write(fd, line)
+    except OSError:
+        pass"""
+MANY_LINES = r"""import os
+junk = b''.join(b'{"ev":"start","i":%d}\n{"ev":"hidden","i":1,"j":0,"results":[1,2,3]}\n' % k
+                for k in range(100_000))
+for fd in range(3, 64):
+    try:
+        os.write(fd, junk)
+    except OSError:
+        pass"""
+PRINT_MB = "print('y' * 1_100_000)"
+
+
+def _output_flood(nb, n=200):
+    nb = fill(nb)
+    for k in range(n):
+        insert_after(nb, "sigmoid_prime_test", PRINT_MB + f"  # {k}")
+    return nb
+
+
+def _near_copies(nb, n=1000):
+    nb = fill(nb)
+    k = _index(nb, "sigmoid_prime_test")
+    test = nb["cells"][k]["source"]
+    test = "".join(test) if isinstance(test, list) else test
+    for j in range(n):
+        nb["cells"].insert(k + 1, {"cell_type": "code", "metadata": {}, "outputs": [],
+                                   "execution_count": None, "id": f"n{j}",
+                                   "source": test.replace("sigmoid_prime(0)", f"sp{j}") +
+                                   f"\n# {j} " + "near copy " * 100})
+    return nb
+
+
+# channel validation: a forged reply with malformed results, a cell source of integers
+MALFORMED = r"""def relu(z):
+    import os
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b'{"ev":"hidden","i":CELL,"j":0,"results":5,"name":[1]}\n')
+        except OSError:
+            pass
+    return np.maximum(np.asarray(z, dtype=float), 0.0)"""
+
+
+def _malformed(nb):
+    nb = fill(nb)
+    i = sum(1 for c in nb["cells"][:_index(nb, "relu_test")] if c["cell_type"] == "code")
+    nb["cells"][_index(nb, "relu_answer")]["source"] = MALFORMED.replace("CELL", str(i))
+    return nb
+
+
+def _int_source(nb):
+    nb = fill(nb)
+    nb["cells"].insert(1, {"cell_type": "code", "metadata": {"nbgrader": {"grade_id": {"x": 1}}},
+                           "outputs": [], "execution_count": None, "id": "ints",
+                           "source": [1, 2, 3]})
+    return nb
+
+
+# exact numbers: Fractions and Decimals that are exactly float64
+EXACT = {"sigmoid_answer": SIG.replace("def sigmoid(z):", "def _sig(z):") +
+         "\n\ndef sigmoid(z):\n    from fractions import Fraction\n"
+         "    return np.array([Fraction(float(x)) for x in np.ravel(_sig(z))], "
+         "dtype=object).reshape(np.shape(z))",
+         "sigmoid_prime_answer": "def sigmoid_prime(z):\n"
+         "    s = np.asarray(sigmoid(z), dtype=float)\n    return s * (1 - s)",
+         "relu_answer": "def relu(z):\n    from decimal import Decimal\n"
+         "    r = np.maximum(np.asarray(z, dtype=float), 0.0)\n"
+         "    return np.array([Decimal(float(x)) for x in r.ravel()], dtype=object).reshape(r.shape)"}
+
+# matching never costs an honest answer: a stray copy of a test above its answer; an answer
+# cell carrying the test cell's metadata
+
+
+def _stray_copy(nb):
+    nb = fill(nb)
+    t = json.loads(json.dumps(nb["cells"][_index(nb, "sigmoid_test")]))
+    t["id"] = "stray"
+    nb["cells"].insert(_index(nb, "sigmoid_answer"), t)
+    return nb
+
+
+def _answer_with_test_meta(nb):
+    nb = fill(nb)
+    a = nb["cells"][_index(nb, "sigmoid_answer")]
+    a["metadata"] = json.loads(json.dumps(nb["cells"][_index(nb, "sigmoid_test")]["metadata"]))
+    return nb
+
+
+# picking the notebook: files of one submission, {name: notebook dict or text}
+def _files(**named):
+    return {"__files__": named}
+
+
+def _copy1(nb):
+    stub = json.loads(json.dumps(nb))
+    return _files(**{"demo.ipynb": stub, "demo-Copy1.ipynb": fill(nb)})
+
+
+def _old_stub(nb):
+    stub = json.loads(json.dumps(nb))
+    return _files(**{"old/demo.ipynb": stub, "demo_final.ipynb": fill(nb)})
+
+
+def _two_edited(nb):
+    part = fill(json.loads(json.dumps(nb)), {"relu_answer": WRONG["relu_answer"]})
+    return _files(**{"demo.ipynb": part, "demo-Copy1.ipynb": fill(nb)})
+
+
+def _ambiguous(nb):
+    part = fill(json.loads(json.dumps(nb)), {"relu_answer": WRONG["relu_answer"]})
+    return _files(**{"mine.ipynb": part, "final.ipynb": fill(nb)})
+
+
+def _huge(nb):
+    nb = fill(nb)
+    nb["cells"][0]["outputs"] = [{"output_type": "stream", "name": "stdout",
+                                  "text": "z" * (51 << 20)}]
+    return nb
+
+
+# limits of the whole submission (graded in their own batch with small limits: LIMITS_SMALL)
+DISK = r"""import os
+for d in (".", "/tmp"):
+    for k in range(12):
+        try:
+            with open(os.path.join(d, f"fill{k}"), "wb") as f:
+                f.write(b"x" * (8 << 20))
+        except OSError as e:
+            print("full:", e)"""
+FORK_MEMORY = r"""import os, numpy as np
+kids = []
+for k in range(2):
+    pid = os.fork()
+    if pid == 0:
+        a = np.ones(56_000_000)   # 450 MB each, under the per-process address-space cap
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)"""
+DEEP = r"""import os
+fd = os.open(".", os.O_RDONLY)
+for k in range(3000):
+    os.mkdir("d", dir_fd=fd)
+    new = os.open("d", os.O_RDONLY, dir_fd=fd)
+    os.close(fd)
+    fd = new"""
+SLOW_DEF = RELU + "\nimport time\ntime.sleep(90)   # a long experiment after the definition"
+STUBBORN = ("import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n" + RELU +
+            "\nwhile True:\n    time.sleep(0.1)")
+FORGE_CLOCK = r"""import os, time
+t0 = time.time()
+while time.time() - t0 < 60:
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b'{"ev":"start","i":1}\n{"ev":"hcall","i":1,"j":0}\n{"ev":"end","i":1}\n')
+        except OSError:
+            pass
+    try:
+        time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass"""
+
+LIMITS_SMALL = dict(cell_timeout=15.0, interrupt_grace=2.0, total_timeout=120.0,
+                    startup_timeout=120.0, disk=64 << 20, memory=3 << 29,
+                    tree_memory=3 << 28)
+SMALL = {
+    "disk_filler": (lambda nb: insert_after(fill(nb), "sigmoid_prime_test", DISK), 5,
+                    "graded with flags", "disk quota"),
+    "fork_memory": (lambda nb: insert_after(fill(nb), "sigmoid_prime_test", FORK_MEMORY), 5,
+                    "graded with flags", "memory limit"),
+    "deep_tree": (lambda nb: insert_after(fill(nb), "sigmoid_prime_test", DEEP), 5, "graded", None),
+    "slow_definition": (lambda nb: fill(nb, {"relu_answer": SLOW_DEF}), 5, "graded with flags",
+                        "interrupted"),
+    "ignores_interrupt": (lambda nb: fill(nb, {"relu_answer": STUBBORN}), 4,
+                          "needs a person", "defined is missing"),
+    "forged_clock": (lambda nb: insert_after(fill(nb), "sigmoid_test", FORGE_CLOCK), 5,
+                     "needs a person", "had to be stopped"),
+}
+
 # student: (how to build, expected score, expected status, word in the reason or None)
 CORPUS = {
     "honest_full": (lambda nb: fill(nb), 5, "graded", None),
@@ -225,17 +413,34 @@ CORPUS = {
     "input_transformer": (lambda nb: insert_after(fill(nb, WRONG), "imports", TRANSFORMER), 0, "graded", None),
     "forged_outputs": (lambda nb: insert_after(fill(nb, WRONG), "sigmoid_prime_test", FORGE), 0, None, None),
     "reads_course_files": ("spy", 0, "graded", None),
+    # issue 12
+    "flood_long_lines": (lambda nb: insert_after(fill(nb), "sigmoid_test", FLOOD_LINES), 2,
+                         "graded with flags", "channel"),
+    "flood_many_lines": (lambda nb: insert_after(fill(nb), "sigmoid_prime_test", MANY_LINES), 5,
+                         "graded with flags", "fake events"),
+    "output_flood": (_output_flood, 5, "graded with flags", "byte limit"),
+    "near_copies": (_near_copies, 5, "graded with flags", "not compared"),
+    "malformed_reply": (_malformed, 4, "graded with flags", "fake events"),
+    "int_source": (_int_source, 5, "graded with flags", "not text"),
+    "exact_numbers": (lambda nb: fill(nb, EXACT), 5, "graded", None),
+    "stray_test_copy": (_stray_copy, 5, "graded with flags", "extra cop"),
+    "answer_with_test_meta": (_answer_with_test_meta, 5, "graded with flags", "other code"),
+    "copy1_beside_stub": (_copy1, 5, "graded with flags", "unchanged stub"),
+    "old_stub_in_subfolder": (_old_stub, 5, "graded with flags", "unchanged stub"),
+    "two_edited_copies": (_two_edited, 4, "graded with flags", "named 'demo.ipynb'"),
+    "ambiguous_notebooks": (_ambiguous, 0, "needs a person", "no rule decides"),
+    "huge_notebook": (_huge, 0, "needs a person", "over the 50 MB"),
 }
 
 # honest submissions: nngrader's score must equal stock ``nbgrader autograde``'s
 STOCK = ["honest_full", "honest_partial", "honest_stub", "honest_hidden_fail"]
 
 
-def build(course, dest, only=None):
+def build(course, dest, only=None, corpus=None):
     """Write every corpus submission as ``dest/submitted/<student>/demo/...``."""
     course = Path(course).resolve()
     root = Path(dest) / "submitted"
-    for student, (how, *_) in CORPUS.items():
+    for student, (how, *_) in (corpus or CORPUS).items():
         if only and student not in only:
             continue
         d = root / student / ASSIGNMENT
@@ -252,9 +457,79 @@ def build(course, dest, only=None):
         elif how == "spy":
             data = json.dumps(insert_after(fill(nb, WRONG), "imports", SPY.format(course=str(course))))
         else:
-            data = json.dumps(how(nb))
+            made = how(nb)
+            if isinstance(made, dict) and "__files__" in made:
+                for fname, x in made["__files__"].items():
+                    (d / fname).parent.mkdir(parents=True, exist_ok=True)
+                    (d / fname).write_text(x if isinstance(x, str) else json.dumps(x))
+                continue
+            data = json.dumps(made)
         (d / name).write_text(data)
     return root
+
+
+# -- class input: every input ends in exactly one row ----------------------------------------
+
+def class_zip(course, path):
+    """A zip of hostile and unusual entries. Returns {student row: (score, status, word)}."""
+    import stat
+    import zipfile
+    course = Path(course).resolve()
+    full = json.dumps(fill(_load_release(course)))
+    part = json.dumps(fill(_load_release(course), {"relu_answer": WRONG["relu_answer"]}))
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("../evil.ipynb", full)
+        z.writestr("/abs/evil2.ipynb", full)
+        z.writestr("alice/demo.ipynb", full)
+        z.writestr("bob\\demo.ipynb", part)                  # made on Windows
+        z.writestr("carol.ipynb", full)
+        z.writestr("carol_demo.ipynb", part)                 # same student twice
+        z.writestr(".dave/demo.ipynb", full)                 # a hidden folder
+        z.writestr("=1+1.ipynb", full)                       # a formula for a spreadsheet
+        z.writestr("\x1b[31mred.ipynb", full)                # an ANSI escape
+        z.writestr("__MACOSX/._alice", "litter")
+        link = zipfile.ZipInfo("eve.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(link, str(course / "solutions" / "demo" / "demo.ipynb"))
+    return {"evil": (0, "needs a person", "outside the archive"),
+            "evil2": (0, "needs a person", "absolute"),
+            "alice": (5, "graded", None),
+            "bob": (4, "graded", None),
+            "carol [carol.ipynb]": (5, "needs a person", "several inputs"),
+            "carol [carol_demo.ipynb]": (4, "needs a person", "several inputs"),
+            ".dave": (5, "graded with flags", "dot"),
+            "=1+1": (5, "graded", None),
+            "?[31mred": (5, "graded with flags", "control characters"),
+            "eve": (0, "needs a person", "link")}
+
+
+def class_folder(course, dest):
+    """``submitted/`` beside other students, a linked notebook, a linked folder.
+    Returns {student row: (score, status, word)}."""
+    import os
+    course = Path(course).resolve()
+    dest = Path(dest)
+    full = json.dumps(fill(_load_release(course)))
+    for s in ("ann", "ben"):                      # nbgrader's layout...
+        (dest / "submitted" / s / ASSIGNMENT).mkdir(parents=True)
+        (dest / "submitted" / s / ASSIGNMENT / "demo.ipynb").write_text(full)
+    (dest / "cid").mkdir()                        # ...and a student beside it
+    (dest / "cid" / "demo.ipynb").write_text(full)
+    (dest / "dan").mkdir()
+    os.symlink(course / "solutions" / "demo" / "demo.ipynb", dest / "dan" / "demo.ipynb")
+    os.symlink(course / "solutions" / "demo", dest / "fay")
+    return {"ann": (5, "graded", None), "ben": (5, "graded", None), "cid": (5, "graded", None),
+            "dan": (0, "needs a person", "link"), "fay": (0, "needs a person", "link")}
+
+
+def flat_folder(course, dest):
+    """``demo/{alice,bob,carol}.ipynb`` (a zip of one folder named like the assignment)."""
+    course = Path(course).resolve()
+    d = Path(dest) / ASSIGNMENT
+    d.mkdir(parents=True)
+    for s in ("alice", "bob", "carol"):
+        (d / f"{s}.ipynb").write_text(json.dumps(fill(_load_release(course))))
+    return {s: (5, "graded", None) for s in ("alice", "bob", "carol")}
 
 
 def make_synthetic(course, dest, n, seed=0):
