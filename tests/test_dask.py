@@ -76,11 +76,11 @@ def rows(path):
 def test_cluster_grades_like_the_local_pool_and_resumes(course, cluster):
     root, base = course
     c, _ = cluster
-    local = grade_class(root, corpus.ASSIGNMENT, base, base / "local", seed=7,
+    local = grade_class(root, corpus.ASSIGNMENT, base / "submitted", base / "local", seed=7,
                         executor=LocalExecutor(2), limits=Limits(**LIMITS),
                         gradebook=False, progress=False)
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    cmd = [sys.executable, "-m", "nngrader", "grade", corpus.ASSIGNMENT, str(base),
+    cmd = [sys.executable, "-m", "nngrader", "grade", corpus.ASSIGNMENT, str(base / "submitted"),
            "--scheduler", c.scheduler_address, "--seed", "7", "--out", str(base / "dask")]
     run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -117,7 +117,8 @@ def _killer(address, targets, stop, killed):
             now = time.monotonic()
             for addr, keys in proc.items():
                 for key in keys:
-                    student = key[-1] if isinstance(key, (tuple, list)) else None  # (group, student)
+                    # keys are (group, student)
+                    student = key[-1] if isinstance(key, (tuple, list)) else None
                     if student not in targets:
                         continue
                     left = targets[student]
@@ -143,7 +144,8 @@ def test_killed_worker_loses_nothing_and_poison_needs_a_person(course, cluster):
                                                {"sleeper": 1, "poison": None}, stop, killed))
     t.start()
     try:
-        res = grade_class(root, corpus.ASSIGNMENT, base / "kills", base / "kills-out",
+        res = grade_class(root, corpus.ASSIGNMENT, base / "kills" / "submitted",
+                          base / "kills-out",
                           executor=DaskExecutor(client=client), limits=Limits(**LIMITS),
                           gradebook=False, progress=False, seed=3)
     finally:
