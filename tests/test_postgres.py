@@ -132,7 +132,8 @@ def test_class_graded_into_postgres_shared_with_nbgrader(pg_server, course):
     try:
         assert configured_url(root) == db
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "nngrader", "grade", "demo", str(base),
+        r = subprocess.run([sys.executable, "-m", "nngrader", "grade", "demo",
+                            str(base / "submitted"),
                             "--out", str(base / "out")], cwd=root, env=_env(),
                            capture_output=True, text=True, timeout=300)
         took = time.perf_counter() - t
