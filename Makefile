@@ -11,7 +11,7 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 ASSIGNMENTS := $(notdir $(wildcard solutions/ch*))
 
-.PHONY: all setup sandbox postgres book exercises test clean
+.PHONY: all setup sandbox postgres book exercises student-kit test clean
 
 all: book exercises
 
@@ -45,6 +45,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml student/pyproject.toml
 
 book: setup
 	$(BIN)/jupyter-book build -W --keep-going .
+
+# One archive for students: released notebooks, nncheck's wheel, requirements, README (no answer key).
+student-kit: setup
+	$(BIN)/python student/make_kit.py --out _build/student-kit
 
 exercises: setup
 	@for a in $(ASSIGNMENTS); do \
