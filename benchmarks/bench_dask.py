@@ -1,5 +1,7 @@
 """Throughput of nngrader on a Dask cluster of 1 and of 2 worker processes (and the local
-pool for comparison): N synthetic submissions of the demo course, graded from scratch.
+pool for comparison): N synthetic submissions of the demo course, graded from scratch; then
+the same class graded into a SQLite and into a PostgreSQL gradebook (a server started here,
+as tests/test_postgres.py does; skipped without PostgreSQL).
 
     python benchmarks/bench_dask.py            # N=20
     python benchmarks/bench_dask.py -n 40 --threads 1
@@ -20,12 +22,28 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "grader_corpus"))
 
 
-def grade(course, subs, out, executor):
+def grade(course, subs, out, executor, db=None):
     from nngrader.runner import grade_class
     t = time.perf_counter()
-    res = grade_class(course, "demo", subs, out, executor=executor, gradebook=False,
-                      progress=False, force=True)
+    res = grade_class(course, "demo", subs, out, executor=executor, gradebook=db is not None,
+                      db=db, progress=False, force=True)
     return time.perf_counter() - t, res
+
+
+def gradebooks(course, subs, tmp, n):
+    sys.path.insert(0, str(REPO / "tests"))
+    from nngrader.executors import LocalExecutor
+    from test_postgres import NoPostgres, postgres_server
+    took, _ = grade(course, subs, tmp / "sqlite", LocalExecutor(2), db=tmp / "gradebook.db")
+    print(f"local pool into SQLite:       {took:6.1f} s", flush=True)
+    try:
+        with postgres_server() as create:
+            url = create("bench")
+            took, _ = grade(course, subs, tmp / "pg", LocalExecutor(2), db=url)
+            print(f"local pool into PostgreSQL:   {took:6.1f} s  ({n} submissions, "
+                  "grading included)", flush=True)
+    except NoPostgres as e:
+        print(f"PostgreSQL skipped: {e}")
 
 
 def main():
@@ -64,6 +82,7 @@ def main():
             print(f"dask, {n} worker process(es):  {took:6.1f} s  {rates[n]:5.2f} subs/s",
                   flush=True)
         print(f"2 workers vs 1: {rates[2] / rates[1]:.2f}x (same grades as the local pool)")
+        gradebooks(course, subs, tmp, args.n)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

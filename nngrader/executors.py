@@ -34,10 +34,18 @@ from .core import PERSON, empty_result, grade_submission
 from .sandbox import Limits, Sandbox
 
 
+class ClusterError(RuntimeError):
+    """The cluster cannot grade this class (unreachable, no workers, another nnref)."""
+
+
 def make_executor(scheduler=None, workers=None, **kw):
-    """``scheduler`` (``tcp://host:port``): a Dask cluster; otherwise the local pool."""
+    """``scheduler`` (``tcp://host:port``): a Dask cluster; otherwise the local pool.
+    A cluster that cannot grade ends the command with a clear message."""
     if scheduler:
-        return DaskExecutor(scheduler, **kw)
+        try:
+            return DaskExecutor(scheduler, **kw)
+        except ClusterError as e:
+            raise SystemExit(f"nngrader: {e}") from None
     return LocalExecutor(workers)
 
 
@@ -84,15 +92,21 @@ class DaskExecutor:
     def __init__(self, scheduler=None, *, client=None, timeout="30s", check=True):
         from distributed import Client
         self.own = client is None
-        self.client = client or Client(scheduler, timeout=timeout)
+        try:
+            self.client = client or Client(scheduler, timeout=timeout)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ClusterError(f"cannot reach the Dask scheduler at {scheduler} "
+                               f"({type(e).__name__}: {e})") from e
         self.address = self.client.scheduler.address
         info = self.client.run(worker_info) if check else {}
         if check and not info:
-            raise RuntimeError(f"the Dask cluster at {self.address} has no workers")
+            self.close()
+            raise ClusterError(f"the Dask cluster at {self.address} has no workers")
         mine = nnref_digest()
         bad = sorted(w for w, i in info.items() if i["nnref"] != mine)
         if bad:
-            raise RuntimeError(f"worker(s) {', '.join(bad)} have another nnref than this "
+            self.close()
+            raise ClusterError(f"worker(s) {', '.join(bad)} have another nnref than this "
                                "grader: install the same course on every worker")
         self.info = info
         self.workers = sum(self.client.nthreads().values()) or 1

@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -165,3 +166,12 @@ def test_killed_worker_loses_nothing_and_poison_needs_a_person(course, cluster):
     assert log.count("sleeper: graded on") == 1, log
     assert len(rows(base / "kills-out" / "grades.csv")) == 5
     client.wait_for_workers(2, timeout=60)                  # the nannies restarted them
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    from nngrader.executors import make_executor
+    with socket.socket() as s:          # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(SystemExit, match="cannot reach the Dask scheduler"):
+        make_executor(f"tcp://127.0.0.1:{port}", timeout="2s")

@@ -11,6 +11,7 @@ only where the PostgreSQL binaries are not installed.
   in two processes) lose and duplicate nothing, on PostgreSQL and on SQLite.
 """
 
+import contextlib
 import csv
 import os
 import pwd
@@ -49,17 +50,31 @@ def _free_port():
         return s.getsockname()[1]
 
 
+class NoPostgres(RuntimeError):
+    pass
+
+
 @pytest.fixture(scope="module")
 def pg_server():
-    """A PostgreSQL server of our own: yields a function that creates a database and
-    returns its URL. Stopped and deleted whatever happens."""
+    """A PostgreSQL server of our own (see ``postgres_server``)."""
+    try:
+        with postgres_server() as create:
+            yield create
+    except NoPostgres as e:
+        warnings.warn(str(e))
+        print("\n" + "!" * 78 + f"\nWARNING: {e}\n" + "!" * 78, file=sys.stderr)
+        pytest.skip(str(e))
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """Start a PostgreSQL server in a temporary directory: yields a function that creates a
+    database and returns its URL. Stopped and deleted whatever happens."""
     initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
-        msg = ("PostgreSQL is NOT installed (no initdb/pg_ctl): the PostgreSQL gradebook is "
-               "untested here. Install it: apt-get install postgresql (make setup does, as root)")
-        warnings.warn(msg)
-        print("\n" + "!" * 78 + f"\nWARNING: {msg}\n" + "!" * 78, file=sys.stderr)
-        pytest.skip(msg)
+        raise NoPostgres("PostgreSQL is NOT installed (no initdb/pg_ctl): the PostgreSQL "
+                         "gradebook is untested here. Install it: apt-get install postgresql "
+                         "(make setup does, as root)")
     tmp = Path(tempfile.mkdtemp(prefix="nngrader-pg-"))
     prefix, env = [], dict(os.environ, HOME=str(tmp), LC_ALL="C.UTF-8", LANG="C.UTF-8")
     if os.getuid() == 0:   # postgres refuses to run as root: become nobody
