@@ -120,7 +120,7 @@ def dropout_grad(dout, mask, p, train=True, inverted=True):
 
 def dropout_keep(x, mask, q):
     r"""Lecture *Deep learning*'s layer :math:`d(x) = \frac1q\, m \circ x`,
-    :math:`m \sim \mathrm{Ber}(q)`, with :math:`q` read as the **keep** probability (the slide
+    :math:`m \sim \mathrm{Ber}(q)`, with :math:`q` read as the **keep** probability (the lecture
     calls it the zeroing probability, which would make the expectation
     :math:`\frac{1-q}{q}x` instead of :math:`x`). Equals :func:`dropout` with
     :math:`p = 1 - q`."""
