@@ -9,7 +9,7 @@ With a diagonal Hessian, zeroing the weight :math:`w_k` (:math:`\delta = -w_k e_
 
 .. math:: s_k = \tfrac12\, h_{kk}\, w_k^2, \qquad h_{kk} = \frac{\partial^2 Q}{\partial w_k^2}
 
-(the lecture's slide drops the :math:`\tfrac12`). This module computes the diagonal
+(the lecture drops the :math:`\tfrac12`). This module computes the diagonal
 :math:`h_{kk}` for every weight of an :class:`nnref.mlp.MLP` by second-order backpropagation,
 exactly or with LeCun's two approximations (diagonal recursion, Gauss–Newton), and runs the
 lecture's procedure: per layer, delete the :math:`N` least salient links, retrain, roll back
@@ -155,7 +155,7 @@ def unflatten(theta, like):
 
 def saliency(w, h):
     r"""OBD's saliency :math:`s_k = \tfrac12 h_{kk} w_k^2` (LeCun, Denker & Solla 1990), the
-    predicted rise of :math:`Q` when :math:`w_k` is set to 0 at a minimum. The lecture's slide
+    predicted rise of :math:`Q` when :math:`w_k` is set to 0 at a minimum. The lecture
     writes :math:`w_k^2\,\partial^2Q/\partial w_k^2`, twice this. ``w``, ``h``: arrays of
     the same shape, or dicts of them."""
     if isinstance(w, dict):
