@@ -145,3 +145,30 @@ def test_training_reduces_the_reconstruction_error():
                                    corrupt=lambda x, r: AE.gaussian_corruption(x, 0.1, r)[0])
     assert history[-1] < 0.5 * history[0]
     assert AE.reconstruction_errors(ae, X).shape == (40,)
+
+
+def test_contractive_autoencoder_objective_by_finite_differences():
+    rng = np.random.default_rng(9)
+    X = rng.uniform(0, 1, (5, 4))
+    ae = AE.Autoencoder([4, 3], code="sigmoid", seed=2)
+    extra = AE.contractive_extra_grads(0.5)
+
+    def objective(p):
+        return ae.loss_and_grads(X, X)[0] + extra(ae, X)[0]
+
+    loss, grads = ae.loss_and_grads(X, X)
+    penalty, more = extra(ae, X)
+    assert penalty == pytest.approx(0.5 * AE.contractive_penalty(X, ae.params["enc_W1"], ae.params["enc_b1"]))
+    total = {k: g + more.get(k, 0.0) for k, g in grads.items()}
+    numeric = numerical_gradients(objective, ae.params)
+    for name in ae.params:
+        assert relative_error(total[name], numeric[name]) < 1e-7, name
+
+
+def test_mini_batch_training_with_a_penalty():
+    rng = np.random.default_rng(10)
+    X = rng.uniform(0, 1, (60, 6))
+    ae = AE.Autoencoder([6, 4], code="sigmoid", seed=0)
+    history = AE.train_autoencoder(ae, X, optim.Adam(0.01), 30, batch_size=16,
+                                   extra_grads=AE.contractive_extra_grads(0.1))
+    assert len(history) == 30 and history[-1] < history[0]
