@@ -247,6 +247,8 @@ class WorkArea:
             self.mounted = _c().mount(b"tmpfs", str(self.path).encode(), b"tmpfs",
                                       2 | 4, opts.encode()) == 0   # MS_NOSUID | MS_NODEV
         self.home, self.tmp = self.path / "home", self.path / "tmp"
+        if self.mounted:   # who owns it: a grader that died leaves it to the next (sweep)
+            (self.path / ".owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}")
         for d in (self.home, self.tmp):
             d.mkdir(mode=0o700)
             if uid is not None:
@@ -279,6 +281,37 @@ class WorkArea:
             os.rmdir(self.path)
             return
         remove_tree(self.path)
+
+
+def _start_time(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def sweep_stale_areas():
+    """Unmount the working areas of graders that died (killed workers, crashes)."""
+    tmp = os.path.realpath(tempfile.gettempdir())
+    try:
+        mounts = [ln.split()[1] for ln in open("/proc/mounts")]
+    except OSError:
+        return 0
+    n = 0
+    for m in mounts:
+        if not (m.startswith(tmp + "/nngrader-") and m.count("/") == tmp.count("/") + 1):
+            continue
+        try:
+            pid, start = open(os.path.join(m, ".owner")).read().split()
+        except (OSError, ValueError):
+            continue
+        if _start_time(int(pid)) == start:
+            continue        # its grader is alive
+        if _c().umount2(m.encode(), 2) == 0:
+            with contextlib.suppress(OSError):
+                os.rmdir(m)
+            n += 1
+    return n
 
 
 class Cgroups:
@@ -443,8 +476,203 @@ def _world_traversable(path):
     return True
 
 
+class _OneShot:
+    """A fresh process per run: ``python worker.py`` (inside bwrap/unshare or plain)."""
+
+    def __init__(self, cmd, env, job, w):
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, pass_fds=(w,), env=env,
+                                  start_new_session=True, cwd="/")
+        self.pid, self.stdout, self.job, self.disk_used = self.p.pid, self.p.stdout, job, 0
+
+    def feed(self):
+        try:
+            self.p.stdin.write(json.dumps(self.job).encode())
+            self.p.stdin.close()
+        except OSError:
+            pass
+
+    def exited(self, block=False):
+        return Sandbox._exited(self.pid, block)
+
+    def reap(self):
+        _, status = os.waitpid(self.pid, 0)
+        self.p.returncode = os.waitstatus_to_exitcode(status)
+        return self.p.returncode
+
+    def kill_group(self):
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class Zygote:
+    """A warm interpreter for one worker slot (worker.py ``--zygote``), in bubblewrap.
+
+    It imports numpy, matplotlib, IPython and nncheck once and forks a child per job;
+    the child isolates itself before any student code (see worker.py). The grader moves
+    the zygote into the run's cgroup for the fork only, so the child is born inside it."""
+
+    def __init__(self, sandbox):
+        import socket
+        lim = sandbox.limits
+        self.sandbox = sandbox
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        prefix, worker, _ = sandbox._bwrap_prefix(None)
+        env_args = []
+        for k, v in {**_ENV, "MPLCONFIGDIR": "/home/student/.mpl", "TMPDIR": "/tmp",
+                     "HOME": "/home/student"}.items():
+            env_args += ["--setenv", k, v]
+        cmd = prefix + env_args + [sys.executable, worker, "--zygote", str(b.fileno())]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, pass_fds=(b.fileno(),),
+                                  env=dict(_ENV), start_new_session=True, cwd="/")
+        b.close()
+        self.sock, self.buf, self.tail = a, b"", bytearray()
+        threading.Thread(target=self._drain, daemon=True).start()
+        t0 = time.monotonic()
+        msg = self._line(timeout=lim.startup_timeout)
+        self.startup = time.monotonic() - t0
+        if not msg or not msg.get("ready"):
+            self.close()
+            raise RuntimeError("the zygote did not start: "
+                               + self.tail.decode(errors="replace")[-500:])
+        exe = os.path.realpath(sys.executable)
+        self.pid = next((q for q in _descendants(self.p.pid)
+                         if _exe(q) == exe), None)
+        if self.pid is None:
+            self.close()
+            raise RuntimeError("the zygote's process was not found")
+
+    def _drain(self):
+        while True:
+            chunk = self.p.stdout.read(4096)
+            if not chunk:
+                break
+            self.tail = (self.tail + chunk)[-65536:]
+
+    def _line(self, timeout=None, block=True):
+        import select
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not block:
+                wait = 0
+            ready, _, _ = select.select([self.sock], [], [], wait)
+            if not ready:
+                return None
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return {"eof": True}
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        try:
+            return json.loads(line)
+        except ValueError:
+            return {"eof": True}
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def start(self, job, w, out_w, cg):
+        import socket
+        data = json.dumps(job).encode()
+        if cg:
+            for d in cg.values():
+                (d / "cgroup.procs").write_text(str(self.pid))
+        try:
+            socket.send_fds(self.sock, [b"%16d" % len(data)], [w, out_w])
+            self.sock.sendall(data)
+            msg = self._line(timeout=60)
+        finally:
+            if cg:
+                for k, d in self.sandbox.cgroups.parents.items():
+                    (d / "cgroup.procs").write_text(str(self.pid))
+        if not msg or "forked" not in msg:
+            raise RuntimeError("the zygote did not fork")
+        kids = [q for q in _descendants(self.pid) if _ppid(q) == self.pid]
+        return kids[0] if kids else None
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        with contextlib.suppress(OSError):
+            os.killpg(self.p.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.p.wait(timeout=5)
+
+
+class _ZygoteRun:
+    """One job forked by a slot's zygote (the handle _drive watches)."""
+
+    def __init__(self, zygote, job, w, cg):
+        r, out_w = os.pipe()
+        try:
+            self.z = zygote
+            self.pid = zygote.start(job, w, out_w, cg)
+        except BaseException:
+            os.close(r)
+            raise
+        finally:
+            os.close(out_w)
+        self.stdout = os.fdopen(r, "rb")
+        self.rc, self.disk_used = None, 0
+
+    def feed(self):
+        pass
+
+    def exited(self, block=False):
+        if self.rc is not None:
+            return True
+        msg = self.z._line(block=block)
+        if msg is None:
+            return False
+        self.rc = msg.get("exit", -9) if "eof" not in msg else -9
+        return True
+
+    def reap(self):
+        return self.rc
+
+    def measure_disk(self):
+        if self.pid:
+            try:
+                st = os.statvfs(f"/proc/{self.pid}/root/home")
+                self.disk_used = max(self.disk_used, (st.f_blocks - st.f_bfree) * st.f_frsize)
+            except OSError:
+                pass
+
+    def kill_group(self):
+        if self.pid:
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
+def _exe(pid):
+    try:
+        return os.path.realpath(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def _ppid(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("PPid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+        "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "PYTHONUNBUFFERED": "1"}
+
+
 class Sandbox:
-    def __init__(self, limits=None, hide=(), mode=None, uid_base=61000, extra_ro=()):
+    def __init__(self, limits=None, hide=(), mode=None, uid_base=61000, extra_ro=(),
+                 zygote=None):
         self.limits = limits or Limits()
         self.hide = [Path(h).resolve() for h in hide if h]
         self.warnings = []
@@ -467,6 +695,13 @@ class Sandbox:
                                  "memory and processes are capped per process only "
                                  "(forked children each get the full memory cap)")
         self.mount = os.getuid() == 0 and self._probe_mount()
+        if self.mount:
+            sweep_stale_areas()
+        # a warm interpreter per slot: needs bwrap as root (the zygote's children mount
+        # their own tmpfs and drop to the slot uid); elsewhere one fresh process per run
+        able = self.mode == "bwrap" and self.uid_base is not None
+        self.zygote = able if zygote is None else (zygote and able)
+        self._zygotes, self._zlock = {}, threading.Lock()
         if not self.mount:
             self.warnings.append("cannot mount a size-capped tmpfs (not root?): the working "
                                  "area's disk quota is measured by the grader instead")
@@ -534,10 +769,14 @@ class Sandbox:
         for h in self.hide:  # course files that happen to lie under a bound path
             if any(h == b or b in h.parents for b in self._binds()):
                 args += (["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)])
+        if area is not None:
+            args += ["--perms", "0755", "--dir", "/home",
+                     "--bind", str(area.home), "/home/student", "--chdir", "/home/student",
+                     "--bind", str(area.tmp), "/tmp"]
+        else:   # a zygote: each child mounts its own /home (and /tmp inside it)
+            args += ["--perms", "0755", "--dir", "/home", "--perms", "0700", "--dir", "/tmp",
+                     "--chdir", "/"]
         args += ["--ro-bind", str(WORKER), "/nngrader/worker.py",
-                 "--perms", "0755", "--dir", "/home",
-                 "--bind", str(area.home), "/home/student", "--chdir", "/home/student",
-                 "--bind", str(area.tmp), "/tmp",
                  "--dev", "/dev", "--proc", "/proc",
                  "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
                  "--unshare-cgroup-try", "--die-with-parent", "--new-session",
@@ -549,12 +788,64 @@ class Sandbox:
         """Run ``job`` (see worker.py); ``files``: (name, bytes) put in the working dir."""
         t0 = time.monotonic()
         if self.uid_base is None:
-            return self._run(job, files, None, t0)
+            return self._run(job, files, None, t0, slot)
         with uid_lease(self.uid_base + slot, base=self.uid_base) as uid:
-            return self._run(job, files, uid, t0)
+            return self._run(job, files, uid, t0, slot)
 
-    def _run(self, job, files, uid, t0):
+    def _zygote(self, slot):
+        """The warm interpreter of this worker slot (started on first use, restarted if
+        it died)."""
+        with self._zlock:
+            z = self._zygotes.get(slot)
+            if z is None or not z.alive():
+                if z is not None:
+                    z.close()
+                z = self._zygotes[slot] = Zygote(self)
+            return z
+
+    def close(self):
+        """End the slots' zygotes (they also end with the grader: --die-with-parent)."""
+        with self._zlock:
+            for z in self._zygotes.values():
+                z.close()
+            self._zygotes.clear()
+
+    def _run_zygote(self, job, files, uid, t0, slot):
+        import base64
         lim = self.limits
+        z = self._zygote(slot)
+        cg = None
+        try:
+            if self.cgroups.version:
+                cg = self.cgroups.new(lim.tree_memory or lim.memory, lim.nproc + 8)
+            job = dict(job, cwd="/home/student", uid=uid, output_cap=lim.output_cap,
+                       disk=lim.disk,
+                       files=[(n, base64.b64encode(d).decode()) for n, d in files],
+                       limits={"as": lim.memory, "cpu": lim.cpu, "nproc": lim.nproc,
+                               "fsize": lim.fsize, "core": 0, "nofile": lim.nofile})
+            res = self._drive(None, None, job, t0, uid, None, cg, zygote=z)
+            res.uid = uid
+            if cg is not None:
+                self._cgroup_flags(res, cg)
+            return res
+        finally:
+            if cg is not None:
+                self.cgroups.remove(cg)
+
+    def _cgroup_flags(self, res, cg):
+        lim = self.limits
+        rep = self.cgroups.report(cg)
+        if rep["oom"]:
+            res.oom = True
+            res.limits_hit.append(f"the memory limit of the whole submission "
+                                  f"({(lim.tree_memory or lim.memory) >> 20} MiB, cgroup)")
+        if rep["pids"]:
+            res.limits_hit.append(f"the process limit ({lim.nproc} processes, cgroup)")
+
+    def _run(self, job, files, uid, t0, slot=0):
+        lim = self.limits
+        if self.zygote:
+            return self._run_zygote(job, files, uid, t0, slot)
         area = WorkArea(lim.disk, uid, mount=self.mount)
         cg = None
         try:
@@ -589,14 +880,7 @@ class Sandbox:
             res = self._drive(cmd, env, job, t0, uid, area, cg)
             res.uid = uid
             if cg is not None:
-                rep = self.cgroups.report(cg)
-                if rep["oom"]:
-                    res.oom = True
-                    res.limits_hit.append(f"the memory limit of the whole submission "
-                                          f"({(lim.tree_memory or lim.memory) >> 20} MiB, "
-                                          "cgroup)")
-                if rep["pids"]:
-                    res.limits_hit.append(f"the process limit ({lim.nproc} processes, cgroup)")
+                self._cgroup_flags(res, cg)
             if res.killed == "disk quota" or area.full():
                 res.limits_hit.append(f"the disk quota of the working area and /tmp "
                                       f"({lim.disk >> 20} MiB)")
@@ -608,13 +892,13 @@ class Sandbox:
 
     def _interrupt(self, proc, uid, cg):
         """KeyboardInterrupt in the notebook (SIGINT to the submission's own processes)."""
-        pids = self.cgroups.pids(cg) if cg else _descendants(proc.pid)
+        pids = self.cgroups.pids(cg) if cg else [proc.pid] + _descendants(proc.pid)
         for pid in pids:
             if uid is None or _uid_of(pid) == uid:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGINT)
 
-    def _drive(self, cmd, env, job, t0, uid, area=None, cg=None):
+    def _drive(self, cmd, env, job, t0, uid, area=None, cg=None, zygote=None):
         lim = self.limits
         res = RunResult()
         r, w = os.pipe()
@@ -622,10 +906,11 @@ class Sandbox:
         n_cells = len(job.get("cells", []))
         hidden_n = {c["i"]: len(c.get("hidden", [])) for c in job.get("cells", [])}
         oom0 = _oom_kills()
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, pass_fds=(w,), env=env,
-                                start_new_session=True, cwd="/")
-        os.close(w)
+        try:
+            proc = (_ZygoteRun(zygote, job, w, cg) if zygote is not None else
+                    _OneShot(cmd, env, job, w))
+        finally:
+            os.close(w)
         lock = threading.Lock()
         # The grader's clock: ``since`` moves only on a genuine-looking step of the plan
         # (cells and hidden checks strictly in order, each started once, ended once), so
@@ -635,11 +920,7 @@ class Sandbox:
         err_buf = bytearray()
 
         def feed():
-            try:
-                proc.stdin.write(json.dumps(job).encode())
-                proc.stdin.close()
-            except OSError:
-                pass
+            proc.feed()
 
         def drain():
             while True:
@@ -665,6 +946,8 @@ class Sandbox:
                 if state["open"] is not None:
                     return None
                 state["done"] = True
+                if type(ev.get("disk")) is int:
+                    state["disk"] = ev["disk"]
                 return {"ev": "done"}
             if type(i) is not int or not 0 <= i < n_cells:
                 return None
@@ -728,7 +1011,7 @@ class Sandbox:
         # is a zombie its pid (= the process group id) cannot be reused by another
         # process, so killpg never hits a stranger.
         next_disk = time.monotonic() + 0.5
-        while not self._exited(proc.pid):
+        while not proc.exited():
             time.sleep(0.02)
             now = time.monotonic()
             with lock:
@@ -759,14 +1042,19 @@ class Sandbox:
                 next_disk = now + 0.5
                 if area.full():
                     res.killed = "disk quota"
+            elif zygote is not None:
+                proc.measure_disk()
             if res.killed:
                 res.running = opened[0] if opened else None
                 self._kill(proc, uid, cg)
                 break
-        self._exited(proc.pid, block=True)
+        proc.exited(block=True)
         self._kill(proc, uid, cg)
-        _, status = os.waitpid(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.returncode = proc.reap()
+        if zygote is not None and max(proc.disk_used, state.get("disk", 0)) >= \
+                lim.disk - (64 << 10):
+            res.limits_hit.append(f"the disk quota of the working area and /tmp "
+                                  f"({lim.disk >> 20} MiB)")
         oom1 = _oom_kills()
         res.oom = None if oom0 is None or oom1 is None else oom1 > oom0
         for t in threads[1:]:
@@ -798,10 +1086,7 @@ class Sandbox:
             for pid in self.cgroups.pids(cg):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        proc.kill_group()
         if uid is not None:
             # Whatever escaped the process group (setsid, double fork) runs as this slot's
             # uid, which this run leased for itself alone (uid_lease): kill all of it.

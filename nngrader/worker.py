@@ -110,12 +110,29 @@ def _exact(v, depth=0):
     return v
 
 
+def _shell():
+    """The expensive part (IPython, nncheck): done once per zygote, or once per run."""
+    from traitlets.config import Config
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    cfg.InteractiveShell.colors = "NoColor"
+    from IPython.core.interactiveshell import InteractiveShell
+    InteractiveShell.enable_gui = lambda self, gui=None: None  # %matplotlib inline: no GUI
+    shell = InteractiveShell.instance(config=cfg)
+    from nncheck import grading as G  # the shared pieces: name, call, encode/decode
+    return shell, G
+
+
 def main():
     job = json.loads(sys.stdin.buffer.read().decode("utf-8"))
-    chan = os.fdopen(int(job.get("chan_fd", 3)), "w", buffering=1, encoding="utf-8")
     os.chdir(job.get("cwd") or ".")
     _limits(job)
     _drop_privileges(job.get("uid"))
+    run_job(job)
+
+
+def run_job(job, prepared=None):
+    chan = os.fdopen(int(job.get("chan_fd", 3)), "w", buffering=1, encoding="utf-8")
     import faulthandler
     faulthandler.enable(file=sys.__stderr__)
 
@@ -139,14 +156,7 @@ def main():
         chan.write(json.dumps(ev) + "\n")
         chan.flush()
 
-    from traitlets.config import Config
-    cfg = Config()
-    cfg.HistoryManager.enabled = False
-    cfg.InteractiveShell.colors = "NoColor"
-    from IPython.core.interactiveshell import InteractiveShell
-    InteractiveShell.enable_gui = lambda self, gui=None: None  # %matplotlib inline: no GUI
-    shell = InteractiveShell.instance(config=cfg)
-    from nncheck import grading as G  # the shared pieces: name, call, encode/decode
+    shell, G = prepared or _shell()
 
     cap = int(job.get("output_cap", 1 << 20))
     skip = set(job.get("skip", []))
@@ -199,7 +209,12 @@ def main():
             if os.getpid() != me:
                 os._exit(0)
             send(ev="hidden", i=i, j=j, name=name, results=results)
-    send(ev="done")
+    try:
+        st = os.statvfs(".")
+        used = (st.f_blocks - st.f_bfree) * st.f_frsize
+    except OSError:
+        used = 0
+    send(ev="done", disk=used)
     chan.close()
     os._exit(0)
 
@@ -246,7 +261,119 @@ def _collect(shell, G, call):
     return results, str(name)[:200]
 
 
-if __name__ == "__main__":
+# -- the zygote: a warm interpreter per worker slot ------------------------------------------
+#
+# Started once per slot inside the same bubblewrap sandbox as a one-shot run (read-only OS,
+# no course, no network), as root of that sandbox, it imports numpy, matplotlib, IPython and
+# nncheck and then only forks: it never runs student code itself. Every job's child, before
+# any student code, gets a mount and IPC namespace of its own with a fresh size-capped tmpfs
+# as /home (its home and its /tmp: one disk quota), fresh random seeds, the job's rlimits,
+# the job's unprivileged uid (no capabilities, no_new_privs) and no descriptor of the
+# zygote's. Students never share anything but the zygote's clean, read-only-in-effect
+# memory (copy-on-write), exactly what a fresh interpreter would have imported.
+
+_CLONE_NEWNS, _CLONE_NEWIPC = 0x00020000, 0x08000000
+_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 0x1000, 0x4000, 0x40000
+
+
+def _warm():
+    import numpy  # noqa: F401
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except Exception:  # noqa: BLE001 - matplotlib is optional for the worker
+        pass
+    return _shell()
+
+
+def _child(job, chan_fd, out_fd, libc):
+    import ctypes
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.closerange(3, chan_fd)
+    os.closerange(chan_fd + 1, 1 << 16)
+
+    def check(rc, what):
+        if rc != 0:
+            raise OSError(ctypes.get_errno(), f"zygote child: {what} failed")
+    check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
+    check(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "private /")
+    quota = int(job.get("disk", 256 << 20))
+    opts = f"size={quota},nr_inodes={max(4096, quota >> 12)},mode=0755".encode()
+    check(libc.mount(b"tmpfs", b"/home", b"tmpfs", _MS_NOSUID | _MS_NODEV, opts), "tmpfs")
+    uid = job.get("uid")
+    for d in ("/home/student", "/home/.tmp"):
+        os.mkdir(d, 0o700)
+        if uid is not None:
+            os.chown(d, uid, uid)
+    check(libc.mount(b"/home/.tmp", b"/tmp", None, _MS_BIND, None), "bind /tmp")
+    import base64
+    for name, data in job.pop("files", []):
+        path = os.path.join("/home/student", os.path.basename(name))
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
+        if uid is not None:
+            os.chown(path, uid, uid)
+    import random
+    random.seed()
+    try:
+        import numpy as np
+        np.random.seed()
+    except Exception:  # noqa: BLE001
+        pass
+    os.chdir("/home/student")
+    job["chan_fd"] = chan_fd
+    _limits(job)
+    _drop_privileges(uid)
+
+
+def zygote(sock_fd):
+    import ctypes
+    import socket
+    libc = ctypes.CDLL(None, use_errno=True)
+    prepared = _warm()
+    sock = socket.socket(fileno=sock_fd)
+    sock.sendall(b'{"ready": true}\n')
+    while True:
+        try:
+            head, fds, _, _ = socket.recv_fds(sock, 16, 2)
+        except OSError:
+            break
+        if len(head) < 16:
+            break
+        n = int(head)
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = sock.recv(min(1 << 20, n - len(buf)))
+            if not chunk:
+                os._exit(0)
+            buf += chunk
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                sock.close()
+                job = json.loads(bytes(buf))
+                del buf
+                _child(job, fds[0], fds[1], libc)
+                run_job(job, prepared)
+            except BaseException:  # noqa: BLE001
+                traceback.print_exc()
+                sys.stderr.flush()
+            os._exit(70)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(json.dumps({"forked": pid}).encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+        sock.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+    os._exit(0)
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "--zygote":
+    zygote(int(sys.argv[2]))
+elif __name__ == "__main__":
     try:
         main()
     except BaseException:
