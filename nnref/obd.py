@@ -150,6 +150,23 @@ def unflatten(theta, like):
     return out
 
 
+def train_to_minimum(net, X, y, loss="mse", maxiter=3000, gtol=1e-8):
+    r"""Train ``net`` to a tight local minimum of :math:`Q` with BFGS (scipy), where the
+    expansion :math:`Q(w + \delta) = Q(w) + \frac12\delta^\top Q''\delta + \dots` holds without
+    a first-order term. Returns the largest :math:`|\partial Q/\partial w_k|` at the end."""
+    from scipy.optimize import minimize
+
+    def f(theta):
+        net.params = unflatten(theta, net.params)
+        value, grads = loss_and_grads(net, X, y, loss)
+        return value, flat_params(grads, like=net.params)
+
+    res = minimize(f, flat_params(net.params), jac=True, method="BFGS",
+                   options={"maxiter": maxiter, "gtol": gtol})
+    net.params = unflatten(res.x, net.params)
+    return float(np.max(np.abs(res.jac)))
+
+
 # --- saliency --------------------------------------------------------------------------------
 
 

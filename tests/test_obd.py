@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from scipy.optimize import minimize
 
 from nnref import losses, mlp, obd, optim
 from nnref.gradcheck import numerical_gradient, relative_error
@@ -42,11 +41,11 @@ def data(sizes, loss, n=7, seed=0):
     return X, y
 
 
-def torch_loss(net, X, y, loss):
-    """Q(theta) for a flat parameter vector, in torch."""
+def torch_outputs(net, X):
+    """The network's outputs as a torch function of the flat parameter vector."""
     names, shapes = list(net.params), [p.shape for p in net.params.values()]
 
-    def Q(theta):
+    def outputs(theta):
         p, start = {}, 0
         for name, shape in zip(names, shapes):
             size = int(np.prod(shape))
@@ -56,6 +55,16 @@ def torch_loss(net, X, y, loss):
         for l in range(1, net.L + 1):
             A = TORCH_ACTIVATIONS[net.activation if l < net.L else net.output](
                 A @ p[f"W{l}"] + p[f"b{l}"])
+        return A
+    return outputs
+
+
+def torch_loss(net, X, y, loss):
+    """Q(theta) for a flat parameter vector, in torch."""
+    outputs = torch_outputs(net, X)
+
+    def Q(theta):
+        A = outputs(theta)
         if loss == "mse":
             return ((A - torch.tensor(y)) ** 2).sum() / len(X)
         return torch.nn.functional.cross_entropy(A, torch.tensor(y))
@@ -96,20 +105,7 @@ def test_gauss_newton_is_the_diagonal_of_J_G_J(sizes, activation, output, loss):
     """gauss_newton=True is exactly diag(J^T G J), J the Jacobian of the outputs (torch)."""
     net = mlp.MLP(sizes, activation, output, seed=3)
     X, y = data(sizes, loss, seed=2)
-    names, shapes = list(net.params), [p.shape for p in net.params.values()]
-
-    def outputs(theta):
-        p, start = {}, 0
-        for name, shape in zip(names, shapes):
-            size = int(np.prod(shape))
-            p[name] = theta[start:start + size].reshape(shape)
-            start += size
-        A = torch.tensor(X)
-        for l in range(1, net.L + 1):
-            A = TORCH_ACTIVATIONS[net.activation if l < net.L else net.output](
-                A @ p[f"W{l}"] + p[f"b{l}"])
-        return A
-
+    outputs = torch_outputs(net, X)
     theta = torch.tensor(obd.flat_params(net.params))
     J = torch.autograd.functional.jacobian(outputs, theta).numpy()      # (n, K, P)
     G = obd.loss_hessian(net.forward(X), y, loss)                        # (n, K, K)
@@ -159,24 +155,12 @@ def test_gauss_newton_equals_exact_at_zero_residual(sizes):
             np.testing.assert_allclose(lecun[name], exact[name], rtol=1e-12, atol=1e-15)
 
 
-def fit_to_minimum(net, X, y, loss="mse"):
-    """L-BFGS to a tight minimum (gradient ~ 1e-9)."""
-    def f(theta):
-        net.params = obd.unflatten(theta, net.params)
-        value, grads = mlp.loss_and_grads(net, X, y, loss)
-        return value, obd.flat_params(grads, like=net.params)
-    res = minimize(f, obd.flat_params(net.params), jac=True, method="L-BFGS-B",
-                   options={"maxiter": 5000, "gtol": 1e-11, "ftol": 1e-15})
-    net.params = obd.unflatten(res.x, net.params)
-    return res
-
-
 def test_gauss_newton_differs_at_a_noisy_minimum():
     rng = np.random.default_rng(6)
     X = rng.standard_normal((40, 2))
     y = np.sin(X[:, :1]) + 0.3 * rng.standard_normal((40, 1))
     net = mlp.MLP([2, 6, 1], seed=7)
-    fit_to_minimum(net, X, y)
+    obd.train_to_minimum(net, X, y)
     exact = obd.hessian_diag(net, X, y)
     gn = obd.obd_hessian_diag(net, X, y)
     assert relative_error(gn["W1"], exact["W1"]) > 1e-3     # residual terms matter in layer 1
@@ -188,8 +172,7 @@ def test_saliency_with_the_half_predicts_the_rise_of_Q():
     X = rng.standard_normal((60, 3))
     y = np.tanh(X @ np.array([[1.0], [-0.5], [0.0]])) + 0.1 * rng.standard_normal((60, 1))
     net = mlp.MLP([3, 4, 1], seed=8)
-    res = fit_to_minimum(net, X, y)
-    assert np.max(np.abs(res.jac)) < 1e-7
+    assert obd.train_to_minimum(net, X, y) < 1e-7
     h = obd.hessian_diag(net, X, y)
     actual = obd.zeroing_increase(net, X, y)
     for name in ("W1", "W2"):
