@@ -17,13 +17,13 @@ Contents:
 - steps: :class:`SGD` (PyTorch's, with momentum/Nesterov/weight decay),
   :class:`PolyakMomentum`, :class:`NAG` (lecture 000's forms), :class:`Adagrad`,
   :class:`RMSprop`, :class:`Adadelta`, :class:`Adam`, :class:`AdamW`, :class:`NAdam`;
-- the gradient: :func:`clip_grad_norm` (PyTorch's), :func:`clip_grad_norm_exact` (the
-  lecture's), :class:`GradientNoise`;
+- the gradient: :func:`clip_grad_norm` (PyTorch's), :func:`clip_grad_norm_exact` and
+  :func:`clip_by_norm` (the lecture's), :class:`GradientNoise`;
 - the learning rate: :class:`ReduceOnPlateau`, :func:`step_decay`;
 - stopping: :func:`weights_converged`, :func:`gradient_small`, :func:`loss_converged`,
   :class:`EarlyStopping`, and :func:`running_loss_estimate` (lecture 000's estimate of Q);
-- trajectories for the graded notebook: :func:`momentum_run`, :func:`rmsprop_run`,
-  :func:`adam_run`, :func:`adam_fit_mlp`;
+- steps and trajectories for the graded notebook: :func:`momentum_step`,
+  :func:`momentum_run`, :func:`nag_quadratic_run`, :func:`rmsprop_run`, :func:`adam_run`, :func:`adam_fit_mlp`;
 - 2-D test functions for the pictures: :func:`rosenbrock`, :func:`beale`,
   :func:`saddle` (with ``_grad``) and :func:`descend`.
 """
@@ -439,6 +439,16 @@ def clip_grad_norm(grads, theta):
     return norm
 
 
+def clip_by_norm(g, theta):
+    r"""Lecture 000's clipping rule for one gradient array, as a new array:
+    :math:`g\,\theta / \|g\|` if :math:`\|g\| > \theta`, else :math:`g` unchanged (a
+    gradient whose norm equals :math:`\theta` included). :math:`\|g\|` is the Euclidean norm of
+    all entries."""
+    g = np.array(g, dtype=np.float64)
+    norm = np.sqrt(np.sum(g**2))
+    return g * (theta / norm) if norm > theta else g
+
+
 def clip_grad_norm_exact(grads, theta):
     r"""Lecture 000's clipping rule exactly, without PyTorch's :math:`10^{-6}`:
 
@@ -615,6 +625,26 @@ def momentum_run(w0, grads, eta=0.1, gamma=0.9):
     r"""Trajectory of :class:`PolyakMomentum`: :math:`v := \gamma v + (1-\gamma) g_t`,
     :math:`w := w - \eta v`, for the gradients :math:`g_t` = rows of ``grads``."""
     return run(PolyakMomentum(eta, gamma), w0, grads)
+
+
+def momentum_step(w, g, v, eta=0.1, gamma=0.9):
+    r"""One step of :class:`PolyakMomentum` from the velocity ``v``:
+    :math:`v := \gamma v + (1-\gamma) g`, :math:`w := w - \eta v`. Returns the new
+    ``(w, v)``; the arguments are not modified."""
+    optimizer = PolyakMomentum(eta, gamma)
+    params = {"w": np.array(w, dtype=np.float64)}
+    optimizer.state["w"] = {"v": np.array(v, dtype=np.float64)}
+    optimizer.step(params, {"w": g})
+    return params["w"], optimizer.state["w"]["v"]
+
+
+def nag_quadratic_run(w0, A, eta=0.1, gamma=0.9, steps=50):
+    r"""Trajectory of :class:`NAG` (lecture 000's form) on the quadratic
+    :math:`f(w) = \tfrac12 w^\top A w`, whose gradient :math:`A w` is taken at the look-ahead
+    point :math:`w - \eta\gamma v`. Returns :math:`w_0, \dots, w_{\text{steps}}`, shape
+    (steps + 1, d)."""
+    A = np.asarray(A, dtype=np.float64)
+    return descend(lambda w: A @ w, w0, NAG(eta, gamma), int(steps))
 
 
 def rmsprop_run(w0, grads, eta=0.01, alpha=0.99, eps=1e-8):

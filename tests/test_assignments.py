@@ -71,6 +71,19 @@ def test_typical_mistakes_score_partial_credit(graded):
             "a typical mistake must lose some points but not all")
 
 
+def test_a_mistake_with_a_cost_loses_exactly_that_part(graded):
+    """One mistake, one charge: a mistake listed with ``"cost": "<grade_id>"`` (or a list of
+    grade_ids) fails exactly those test cells and passes every other one."""
+    assignment, _, mistakes, ours = graded
+    for k, mistake in enumerate(mistakes):
+        if "cost" not in mistake:
+            continue
+        cost = {mistake["cost"]} if isinstance(mistake["cost"], str) else set(mistake["cost"])
+        lost = {t.grade_id for t in ours[f"mistake{k}"].tests if not t.passed}
+        assert lost == cost, (f"{assignment}: mistake {mistake['name']!r} must cost "
+                              f"{sorted(cost)} and nothing else; it lost {sorted(lost)}")
+
+
 def test_class_grader_agrees_with_nbgrader(graded):
     """nngrader's score is nbgrader's, except that a test cell is not failed for writing to
     stderr (stock nbgrader zeroes a cell that prints a RuntimeWarning); none needs a person."""

@@ -370,6 +370,28 @@ def test_clipping_keeps_the_direction_and_caps_the_norm(g, theta):
                                    atol=1e-9 * norm * theta)
 
 
+def test_momentum_step_is_one_step_of_the_run_and_keeps_its_arguments():
+    rng = np.random.default_rng(7)
+    w, g, v = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4)
+    w0, v0 = w.copy(), v.copy()
+    w1, v1 = optim.momentum_step(w, g, v, eta=0.3, gamma=0.8)
+    np.testing.assert_allclose(v1, 0.8 * v0 + 0.2 * g, rtol=1e-15)
+    np.testing.assert_allclose(w1, w0 - 0.3 * v1, rtol=1e-15)
+    np.testing.assert_array_equal(w, w0)
+    np.testing.assert_array_equal(v, v0)
+    np.testing.assert_array_equal(optim.momentum_step(w, g, np.zeros(4), 0.3, 0.8)[0],
+                                  optim.momentum_run(w, g[None], 0.3, 0.8)[1])
+
+
+def test_nag_quadratic_run_looks_ahead_by_hand():
+    """Two steps on f = |w|^2 / 2 (A = I) from w0 = (1, -2), eta = gamma = 1/2, in binary
+    fractions; momentum (the gradient at w instead of the look-ahead) differs at step 2."""
+    traj = optim.nag_quadratic_run(np.array([1.0, -2.0]), np.eye(2), eta=0.5, gamma=0.5, steps=2)
+    np.testing.assert_array_equal(traj, [[1.0, -2.0], [0.75, -1.5], [0.46875, -0.9375]])
+    grads_at_w = optim.descend(lambda w: w, np.array([1.0, -2.0]), optim.PolyakMomentum(0.5, 0.5), 2)
+    np.testing.assert_array_equal(grads_at_w[2], [0.4375, -0.875])
+
+
 def test_exact_clipping_leaves_a_gradient_of_norm_theta_alone_and_caps_longer_ones():
     """The lecture's rule: clip only if ||g|| > theta, to exactly theta / ||g||; PyTorch's
     variant shrinks a gradient of norm theta by theta / (theta + 1e-6)."""
@@ -385,6 +407,17 @@ def test_exact_clipping_leaves_a_gradient_of_norm_theta_alone_and_caps_longer_on
     assert norm == pytest.approx(np.sqrt(500.0), rel=1e-15)
     assert optim.global_norm(long) == pytest.approx(2.0, rel=1e-15)
     np.testing.assert_allclose(long["W"], 10.0 * 2.0 / norm, rtol=1e-15)
+
+
+def test_clip_by_norm_is_the_exact_rule_for_one_array():
+    g = np.array([[3.0, 0.0], [0.0, 4.0]])                 # norm 5
+    np.testing.assert_array_equal(optim.clip_by_norm(g, 5.0), g)
+    np.testing.assert_array_equal(optim.clip_by_norm(g, 7.0), g)
+    np.testing.assert_allclose(optim.clip_by_norm(g, 2.0), g * 0.4, rtol=1e-15)
+    same = {"g": g.copy()}
+    optim.clip_grad_norm_exact(same, 2.0)
+    np.testing.assert_array_equal(optim.clip_by_norm(g, 2.0), same["g"])
+    assert optim.clip_by_norm(g, 2.0) is not g and g[1, 1] == 4.0
 
 
 def test_gradient_noise_variance_decays_as_lecture_004_says():
