@@ -24,6 +24,9 @@ from nbharness import ROOT, SOLUTIONS, apply_mistake, assignments, load_mistakes
 CHECKS = ("expect_close", "expect_equal", "expect_true", "grade")
 ASSIGNMENTS = assignments()
 PARAMS = [pytest.param(a, marks=pytest.mark.xdist_group(a)) for a in ASSIGNMENTS]
+# Assignments whose mistakes files do not yet trip every check (issue 11; they were written
+# before this test). Strict: once an assignment passes, its entry must go.
+PENDING = {"ch08_regularization", "ch09_pruning", "ch10_beyond_mlp"}
 
 RUNNER = textwrap.dedent(r'''
     import json, sys, traceback
@@ -110,8 +113,11 @@ def test_the_solution_fails_no_check(checked):
     assert report["solution"] == {"failed": [], "errors": []}, (assignment, report["solution"])
 
 
-def test_every_check_fails_on_some_listed_mistake(checked):
+def test_every_check_fails_on_some_listed_mistake(checked, request):
     assignment, solution, mistakes, report = checked
+    if assignment in PENDING:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"{assignment}: pending, "
+                                              "its mistakes do not yet trip every check"))
     tripped = {tuple(site) for m in mistakes for site in report[m["name"]]["failed"]}
     lines = {c.metadata["nbgrader"]["grade_id"]: c.source.splitlines() for c in solution.cells
              if c.metadata.get("nbgrader", {}).get("grade_id")}
