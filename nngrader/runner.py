@@ -129,6 +129,8 @@ def grade_class(root, assignment_name, submissions, out=None, *, workers=None,
                      log, results, cache_dir, assignment, bar)
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            sandbox.close()     # the slots' warm interpreters
     elapsed = time.monotonic() - t0
     if interrupted:
         for k in [k for k, r in results.items() if r.transient]:

@@ -793,8 +793,8 @@ class Sandbox:
             return self._run(job, files, uid, t0, slot)
 
     def _zygote(self, slot):
-        """The warm interpreter of this worker slot (started on first use, restarted if
-        it died)."""
+        """The warm interpreter of this slot (its leased uid; started on first use,
+        restarted if it died)."""
         with self._zlock:
             z = self._zygotes.get(slot)
             if z is None or not z.alive():
@@ -813,7 +813,7 @@ class Sandbox:
     def _run_zygote(self, job, files, uid, t0, slot):
         import base64
         lim = self.limits
-        z = self._zygote(slot)
+        z = self._zygote(uid)   # keyed by the leased uid: one run at a time per zygote
         cg = None
         try:
             if self.cgroups.version:
