@@ -18,7 +18,7 @@ from nngrader.similarity import find  # noqa: E402
 from nngrader.spec import load_assignment  # noqa: E402
 from nngrader.submission import find_submissions  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group(name="similarity")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name="similarity")]
 
 ALICE_RELU = '''def relu(z):
     arr = np.array(z, dtype=float, copy=True)
@@ -78,7 +78,6 @@ def test_copies_are_flagged_honest_work_is_not(course):
                    for s, c, o in found), found
 
 
-@pytest.mark.slow
 def test_grader_writes_report_and_exports_and_keeps_grades(course):
     root, base = course
     res = grade_class(root, corpus.ASSIGNMENT, base / "submitted", base / "out", workers=2,
