@@ -11,11 +11,11 @@ export OPENBLAS_NUM_THREADS := 1
 export OMP_NUM_THREADS := 1
 ASSIGNMENTS := $(notdir $(wildcard solutions/ch*))
 
-.PHONY: all setup sandbox postgres book exercises student-kit test clean
+.PHONY: all setup sandbox postgres browser book exercises student-kit test clean
 
 all: book exercises
 
-setup: $(VENV)/.installed sandbox postgres
+setup: $(VENV)/.installed sandbox postgres browser
 
 # The class grader (nngrader) runs each submission in a bubblewrap sandbox. As root with
 # apt-get (CI, fresh machines) it is installed here; elsewhere nngrader warns and degrades.
@@ -35,6 +35,16 @@ postgres:
 			apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
 		else \
 			echo "WARNING: PostgreSQL (initdb, pg_ctl) is missing: the PostgreSQL gradebook tests are SKIPPED"; \
+		fi; }
+
+# The browser suite (tests/test_browser.py: the built site on desktop and phone) drives Debian's
+# Chromium, installed here as root (with DejaVu fonts for figure text); elsewhere it is skipped.
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
+		else \
+			echo "WARNING: chromium is missing: tests/test_browser.py (the rendered book in a browser) is SKIPPED"; \
 		fi; }
 
 $(VENV)/.installed: requirements.txt pyproject.toml student/pyproject.toml

@@ -1,36 +1,24 @@
 """The book builds warning-free, offline, and every chapter runs on nnref."""
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
+sys.path.insert(0, str(Path(__file__).parent))
+from bookbuild import ROOT, html_dir, toc_files  # noqa: E402
+from bookbuild import build as build_book  # noqa: E402
+
+HTML = html_dir()
 CHAPTERS = sorted((ROOT / "book").glob("[0-9][0-9]_*.md"))
-
-
-def toc_files():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [c["file"] for c in part["chapters"]]
-    return files
 
 
 @pytest.fixture(scope="module")
 def build():
-    """`jupyter-book build -W --keep-going .`, as `make book` runs it (cached executions)."""
-    env = dict(os.environ,
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", "-W",
-                           "--keep-going", "."], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=1800)
-    return proc
+    """`jupyter-book build -W --keep-going .`, as `make book` runs it (once per process:
+    tests/test_browser.py reuses it)."""
+    return build_book()
 
 
 @pytest.mark.xdist_group("book")
@@ -54,7 +42,7 @@ def test_pages_load_nothing_from_the_network(build):
     for page in HTML.rglob("*.html"):
         found = remote.search(page.read_text(errors="replace"))
         assert not found, f"{page.relative_to(HTML)} loads {found.group(0)}"
-    mathjax = list((HTML / "_static").rglob("tex-chtml*.js"))
+    mathjax = list((HTML / "_static" / "mathjax").rglob("startup.js"))
     assert mathjax, "MathJax must be served from the build (_static), not a CDN"
 
 
