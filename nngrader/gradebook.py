@@ -37,22 +37,28 @@ def url(db):
     return db
 
 
+def course_config(root):
+    """The traitlets config of ``root/nbgrader_config.py`` (empty without one), loaded as
+    nbgrader loads it: from the course root, which the file may read as ``os.getcwd()``."""
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+    root = Path(root).resolve()
+    if not (root / "nbgrader_config.py").is_file():
+        return Config()
+    cwd = os.getcwd()
+    try:
+        os.chdir(root)
+        return PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
+    finally:
+        os.chdir(cwd)
+
+
 def configured_url(root):
     """``c.CourseDirectory.db_url`` of ``root/nbgrader_config.py`` (relative SQLite paths
     resolved against ``root``), or ``root/gradebook.db``."""
     root = Path(root).resolve()
     default = url(root / "gradebook.db")
-    cfg_file = root / "nbgrader_config.py"
-    if not cfg_file.exists():
-        return default
-    from traitlets.config.loader import PyFileConfigLoader
-    cwd = os.getcwd()
-    try:
-        os.chdir(root)   # the course's config may use os.getcwd() as the course root
-        cfg = PyFileConfigLoader(cfg_file.name, path=str(root)).load_config()
-    finally:
-        os.chdir(cwd)
-    db = cfg.get("CourseDirectory", {}).get("db_url")
+    db = course_config(root).get("CourseDirectory", {}).get("db_url")
     if not db:
         return default
     db = str(db)

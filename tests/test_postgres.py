@@ -232,3 +232,15 @@ def test_two_graders_at_once_lose_and_duplicate_nothing(request, course, backend
         from nbgrader.api import Grade, SubmittedAssignment
         assert gb.db.query(SubmittedAssignment).count() == 2 * len(STUDENTS)
         assert gb.db.query(Grade).count() == 2 * len(STUDENTS) * len(tests)
+
+
+def test_gradebook_urls(tmp_path):
+    from nngrader.gradebook import redact, url
+    assert url(tmp_path / "g.db") == f"sqlite:///{tmp_path / 'g.db'}"
+    assert url("postgresql://u:secret@h/db").startswith("postgresql+psycopg")
+    assert "secret" not in redact("postgresql://u:secret@h/db")
+    (tmp_path / "nbgrader_config.py").write_text(
+        'c = get_config()\nc.CourseDirectory.db_url = "sqlite:///sub/gb.db"\n')
+    assert configured_url(tmp_path) == f"sqlite:///{tmp_path / 'sub' / 'gb.db'}"
+    nowhere = tmp_path / "nowhere"
+    assert configured_url(nowhere) == f"sqlite:///{nowhere / 'gradebook.db'}"
