@@ -575,15 +575,13 @@ class Zygote:
     def alive(self):
         return self.p.poll() is None
 
-    def start(self, job, w, out_w, cg):
+    def start(self, w, out_w, job_r, cg):
         import socket
-        data = json.dumps(job).encode()
         if cg:
             for d in cg.values():
                 (d / "cgroup.procs").write_text(str(self.pid))
         try:
-            socket.send_fds(self.sock, [b"%16d" % len(data)], [w, out_w])
-            self.sock.sendall(data)
+            socket.send_fds(self.sock, [b"job"], [w, out_w, job_r])
             msg = self._line(timeout=60)
         finally:
             if cg:
@@ -608,19 +606,27 @@ class _ZygoteRun:
 
     def __init__(self, zygote, job, w, cg):
         r, out_w = os.pipe()
+        job_r, job_w = os.pipe()
         try:
             self.z = zygote
-            self.pid = zygote.start(job, w, out_w, cg)
+            self.pid = zygote.start(w, out_w, job_r, cg)
         except BaseException:
             os.close(r)
+            os.close(job_w)
             raise
         finally:
             os.close(out_w)
+            os.close(job_r)
         self.stdout = os.fdopen(r, "rb")
+        self.job, self.job_w = job, job_w
         self.rc, self.disk_used = None, 0
 
     def feed(self):
-        pass
+        try:
+            with os.fdopen(self.job_w, "wb") as f:
+                f.write(json.dumps(self.job).encode())
+        except OSError:
+            pass
 
     def exited(self, block=False):
         if self.rc is not None:

@@ -457,3 +457,39 @@ def test_ctrl_c_stops_promptly_and_keeps_results(course, tmp_path):
     log = (tmp_path / "out" / "grader.log").read_text()
     assert "slow1:" not in log and "slow2:" not in log, log    # nothing started after it
     assert "interrupted" in err
+
+
+def test_warm_interpreter_keeps_students_apart():
+    """Two students in one slot's zygote: the zygote's memory never holds a job (so no
+    child can find an earlier student's notebook in what it inherits), and the second
+    finds nothing of the first on disk."""
+    sb = Sandbox(Limits(cell_timeout=60))
+    if not sb.zygote:
+        pytest.skip(f"no zygote here ({sb.warnings})")
+    token = "NNG" + "SECRET" + "4242"
+    first = f"answer = {token!r}\nopen('mine.txt', 'w').write(answer)\n" \
+        "open('/tmp/mine.txt', 'w').write(answer)"
+    second = ("import os\nfiles = os.listdir('.') + os.listdir('/tmp')\n"
+              "assert not [f for f in files if 'mine' in f], files\nassert os.getuid() != 0")
+    try:
+        a = sb.run({"cells": [{"i": 0, "source": first, "trusted": False, "hidden": []}]})
+        assert a.events[-1]["ev"] == "done", a.stderr
+        z = sb._zygotes[a.uid]
+        found = []
+        for line in open(f"/proc/{z.pid}/maps"):
+            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+            if "r" not in line.split()[1] or hi - lo > 1 << 30:
+                continue
+            try:
+                with open(f"/proc/{z.pid}/mem", "rb") as m:
+                    m.seek(lo)
+                    if token.encode() in m.read(hi - lo):
+                        found.append(line)
+            except (OSError, ValueError, OverflowError):
+                pass
+        assert not found, found
+        b = sb.run({"cells": [{"i": 0, "source": second, "trusted": False, "hidden": []}]})
+        end = [e for e in b.events if e["ev"] == "end"]
+        assert b.uid == a.uid and end and end[0]["error"] is None, (end, b.stderr[-1000:])
+    finally:
+        sb.close()
