@@ -6,16 +6,26 @@ figure is drawn for display, every text smaller than the book's minimum is enlar
 minimum grows with the figure's width, so that text is >= ~9.5 CSS px when the figure is shown
 at the book's column width (~740 px) and >= ~4.7 px on a 390 px phone (legible at 2x zoom):
 ``MIN_PT = max(10, 0.0135 * width in pt)``. A chapter's own ``fontsize=8`` cannot make a
-figure unreadable.
+figure unreadable. Dense collections (filled contours, meshes, large scatters) are embedded as
+150-dpi images inside the SVG, so that a figure stays small.
 """
+
+
+DENSE = 3000  # a collection with more vertices than this is drawn as an image inside the SVG
 
 
 def _install():
     from io import StringIO
 
     from IPython import get_ipython
+    from matplotlib.collections import Collection
     from matplotlib.figure import Figure
     from matplotlib.text import Text
+
+    def _vertices(coll):
+        paths = coll.get_paths()
+        return sum(len(p.vertices) for p in paths) * max(1, len(coll.get_offsets()) // max(
+            1, len(paths)))
 
     def min_pt(fig):
         return max(10.0, 0.0135 * fig.get_figwidth() * 72)
@@ -31,8 +41,11 @@ def _install():
         for text in fig.findobj(Text):
             if text.get_fontsize() < smallest:
                 text.set_fontsize(smallest)
+        for coll in fig.findobj(Collection):  # dense fills and clouds as pixels, text as text
+            if _vertices(coll) > DENSE:
+                coll.set_rasterized(True)
         buf = StringIO()
-        fig.canvas.print_figure(buf, format="svg", bbox_inches="tight",
+        fig.canvas.print_figure(buf, format="svg", bbox_inches="tight", dpi=150,
                                 facecolor=fig.get_facecolor())
         return buf.getvalue()
 

@@ -11,7 +11,8 @@ and figures out of the notebook (into ``<page>.glue.json``). Plain Jupyter shows
   caption, ``{math}`` a ``$$`` block; ``(label)=`` targets and options disappear;
 - every output is shown (no ``hide-output``/``remove-output`` tags, no collapsed outputs).
 
-Code cells are left as they are: the notebook runs once nnref is installed.
+Code cells are left as they are, but for ``from myst_nb import glue``, replaced by a three-line
+stand-in: the notebook runs once nnref (and numpy, matplotlib, torch, scikit-learn) is installed.
 """
 
 import base64
@@ -21,6 +22,12 @@ from pathlib import Path
 
 import nbformat
 
+# The book's `glue` (myst-nb) keeps a value for the text; in plain Jupyter it only shows it.
+GLUE_SHIM = ("from IPython.display import display as _show\n\n\n"
+             "def glue(name, variable, display=True):\n"
+             "    \"\"\"In the book, myst_nb.glue hands a value to the text; here it shows it.\"\"\"\n"
+             "    if display:\n"
+             "        _show(variable)")
 ROLE = re.compile(r"\{([a-z]+(?::[a-z-]+)?)\}`([^`]*)`")
 FENCE = re.compile(r"^(\s*)(`{3,}|:{3,})\{([a-z:-]+)\}\s*(.*)$")
 TITLED = {"exercise": "Exercise", "solution": "Solution", "prf:theorem": "Theorem",
@@ -165,9 +172,22 @@ def markdown(source, cell, glue, bib):
     return _roles("\n".join(_directives(lines, cell, glue)), glue, bib)
 
 
-def export(src, dst, bib=None):
+def _with_outputs(nb, cache_path):
+    """The outputs from myst-nb's jupyter-cache: on a cache hit myst-nb writes the notebook it
+    read (no outputs) to jupyter_execute/, so they are taken from the cache record itself."""
+    if not cache_path or any(c.get("outputs") for c in nb.cells if c.cell_type == "code"):
+        return nb
+    try:
+        from jupyter_cache import get_cache
+        _, merged = get_cache(str(cache_path)).merge_match_into_notebook(nb)
+        return merged
+    except Exception:  # not in the cache (e.g. execution off): the notebook as it is
+        return nb
+
+
+def export(src, dst, bib=None, cache_path=None):
     src, dst = Path(src), Path(dst)
-    nb = nbformat.read(src, as_version=4)
+    nb = _with_outputs(nbformat.read(src, as_version=4), cache_path)
     gfile = src.with_suffix(".glue.json")
     glue = json.loads(gfile.read_text()) if gfile.is_file() else {}
     refs = _bib(bib) if bib else {}
@@ -181,4 +201,9 @@ def export(src, dst, bib=None):
         cell.metadata.pop("collapsed", None)
         if cell.cell_type == "markdown":
             cell.source = markdown(cell.source, cell, glue, refs)
+        elif cell.cell_type == "code":  # glued values are shown where the text refers to them
+            cell.outputs = [o for o in cell.outputs
+                            if "scrapbook" not in o.get("metadata", {})]
+            cell.source = re.sub(r"^from myst_nb import glue[^\n]*$", GLUE_SHIM, cell.source,
+                                 flags=re.M)
     nbformat.write(nb, dst)

@@ -36,19 +36,33 @@ sys.path.insert(0, str(HERE))
 import ipynb_export  # noqa: E402
 
 # ---------------------------------------------------------------------------------- 1
+def _is_notebook(app, pagename):
+    return "kernelspec" in app.env.metadata.get(pagename, {})
+
+
 def _add_ipynb_download(app, pagename, templatename, context, doctree):
-    if app.builder.format != "html":
+    if app.builder.format == "html" and _is_notebook(app, pagename):
+        context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def _export_notebooks(app, exc):
+    """Every notebook page's download, made again when its executed notebook or the exporter
+    changed (also for pages this build did not rewrite)."""
+    if exc is not None or app.builder.format != "html":
         return
-    if "kernelspec" not in app.env.metadata.get(pagename, {}):
-        return
-    src = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
-    if not src.is_file():
-        return
-    dst = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if not dst.is_file() or dst.stat().st_mtime < src.stat().st_mtime:
-        ipynb_export.export(src, dst, bib=ROOT / "references.bib")
-    context["ipynb_source"] = f"{pagename}.ipynb"
+    cache = getattr(getattr(app.env, "mystnb_config", None), "execution_cache_path", "")
+    cache = cache or Path(app.outdir).parent / ".jupyter_cache"
+    for pagename in sorted(app.env.found_docs):
+        if not _is_notebook(app, pagename):
+            continue
+        src = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+        dst = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+        if not src.is_file():
+            continue
+        newest = max(src.stat().st_mtime, Path(ipynb_export.__file__).stat().st_mtime)
+        if not dst.is_file() or dst.stat().st_mtime < newest:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            ipynb_export.export(src, dst, bib=ROOT / "references.bib", cache_path=cache)
 
 
 # ---------------------------------------------------------------------------------- 2
@@ -168,7 +182,8 @@ def _purge_css(css, used):
             kept.append(f"{head}{{{body}}}")
         else:
             sels = [sel for sel in head.split(",")
-                    if all(c in used for c in re.findall(r"\.(-?[_a-zA-Z][\w-]*)", sel))]
+                    if all(c in used for c in re.findall(r"\.(-?[_a-zA-Z][\w-]*)",
+                                                         re.sub(r":not\([^)]*\)", "", sel)))]
             if sels:
                 kept.append(f"{','.join(sels)}{{{body}}}")
     return "".join(kept)
@@ -244,6 +259,12 @@ def _finish_site(app, exc):
         other = "".join(f.read_text(errors="replace") for f in static.rglob("*.css") if f != css)
         css.write_text(_subset_icon_fonts(text, static / "vendor" / "fontawesome" / "webfonts",
                                           other))
+    for other in static.rglob("*.css"):  # the other style sheets: unused rules dropped too
+        if other != css and "mathjax" not in other.parts:
+            text = other.read_text(errors="replace")
+            purged = _purge_css(re.sub(r"/\*.*?\*/", "", text, flags=re.S), classes)
+            if len(purged) < len(text):
+                other.write_text(purged)
     for name in ("sphinx-thebe.css", "sphinx-thebe.js"):
         (static / name).unlink(missing_ok=True)
 
@@ -351,6 +372,7 @@ def setup(app):
     app.connect("build-finished", _copy_mathjax)
     app.connect("build-finished", _finish_site, priority=900)
     app.connect("build-finished", _build_nnref_wheel)
+    app.connect("build-finished", _export_notebooks)
     app.add_js_file("nncourse.js")
     app.config.mathjax_path = "mathjax/startup.js"
     app.config.mathjax3_config = MATHJAX_CONFIG

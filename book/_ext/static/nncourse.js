@@ -3,9 +3,10 @@
 // - snippets leave out typeset math (raw TeX before MathJax) and the page's toolbar
 //   (the download menu's ".md"/".pdf");
 // - over file:// the snippets are not fetched (the browser forbids it: an uncaught TypeError).
-(function () {
-  if (typeof Search === "undefined") return;
-  if (window.location.protocol === "file:" && window.DOCUMENTATION_OPTIONS)
+function nncourseSearch() {
+  if (typeof Search === "undefined" || Search.nncourse) return;
+  Search.nncourse = true;
+  if (window.location.protocol === "file:" && typeof DOCUMENTATION_OPTIONS !== "undefined")
     DOCUMENTATION_OPTIONS.SHOW_SEARCH_SUMMARY = false;
   const perform = Search._performSearch;
   Search._performSearch = function () {
@@ -27,4 +28,7 @@
       .forEach((e) => e.replaceWith(" … "));
     return summary.call(this, doc.documentElement.outerHTML, keywords, anchor);
   };
-})();
+}
+// this script may come before searchtools.js: then patch before its DOMContentLoaded handler
+if (typeof Search !== "undefined") nncourseSearch();
+else document.addEventListener("DOMContentLoaded", nncourseSearch);
