@@ -98,12 +98,10 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
         r.reasons += flags
         return r
     try:
-        data = sub.read(name)
+        cells, fatal = read_notebook(lambda: sub.read(name))   # no copy kept (memory)
     except OSError as e:
         return empty_result(sub, assignment, PERSON, f"the notebook {name!r} cannot be read "
                             f"({type(e).__name__})", sandbox.mode)
-    cells, fatal = read_notebook(data)
-    del data
     if fatal:
         r = empty_result(sub, assignment, PERSON, fatal, sandbox.mode)
         r.reasons += flags

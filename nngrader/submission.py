@@ -355,14 +355,31 @@ def read_notebook(data):
     """(list of code cells as dicts {source, grade_id, kind_hint}, fatal reason or None).
 
     Bounded before parsing (size, number of JSON values) and validated after: a cell
-    whose source is not text is dropped and noted (``cells.notes``)."""
+    whose source is not text is dropped and noted (``cells.notes``). ``data`` may be a
+    function returning the bytes: then no copy outlives the step that needs it (memory)."""
+    if callable(data):
+        raw = data()
+        if len(raw) > MAX_NOTEBOOK_BYTES:
+            return None, f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MB"
+        tokens = raw.count(b",") + raw.count(b":")
+        if tokens > MAX_JSON_TOKENS:
+            return None, (f"the notebook is too complex to read safely ({tokens} JSON "
+                          f"values, limit {MAX_JSON_TOKENS}); it cannot be graded "
+                          "automatically")
+        box = [raw.decode("utf-8", "replace")]
+        del raw
+        return _parse(box)
     if len(data) > MAX_NOTEBOOK_BYTES:
         return None, f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MB"
     tokens = data.count(b",") + data.count(b":")
     if tokens > MAX_JSON_TOKENS:
         return None, (f"the notebook is too complex to read safely ({tokens} JSON values, "
                       f"limit {MAX_JSON_TOKENS}); it cannot be graded automatically")
-    text = data.decode("utf-8", "replace")
+    return _parse([data.decode("utf-8", "replace")])
+
+
+def _parse(box):
+    text = box.pop()      # the only reference: freed once parsed
     try:
         try:
             nb = json.loads(text)
