@@ -6,7 +6,7 @@ figure is drawn for display, every text smaller than the book's minimum is enlar
 minimum grows with the figure's width, so that text is >= ~9.5 CSS px when the figure is shown
 at the book's column width (~740 px) and >= ~4.7 px on a 390 px phone (legible at 2x zoom):
 ``MIN_PT = max(10, 0.0135 * width in pt)``. A chapter's own ``fontsize=8`` cannot make a
-figure unreadable. Dense collections (filled contours, meshes, large scatters) are embedded as
+figure unreadable. Dense collections (filled contours, meshes, large scatters) and long curves are embedded as
 150-dpi images inside the SVG, so that a figure stays small.
 """
 
@@ -20,6 +20,7 @@ def _install():
     from IPython import get_ipython
     from matplotlib.collections import Collection
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.text import Text
 
     def _vertices(coll):
@@ -44,6 +45,10 @@ def _install():
         for coll in fig.findobj(Collection):  # dense fills and clouds as pixels, text as text
             if _vertices(coll) > DENSE:
                 coll.set_rasterized(True)
+        for line in fig.findobj(Line2D):  # a marker is a path of its own in SVG
+            marked = line.get_marker() not in (None, "None", "none", "", " ")
+            if len(line.get_xdata()) > (DENSE // 10 if marked else DENSE):
+                line.set_rasterized(True)
         buf = StringIO()
         fig.canvas.print_figure(buf, format="svg", bbox_inches="tight", dpi=150,
                                 facecolor=fig.get_facecolor())

@@ -13,8 +13,8 @@ Each piece is a small named step; tests/test_browser.py checks what each one is 
    (startup, core, TeX input with its extensions, CommonHTML output and its fonts), copied
    from the sphinx-mathjax-offline package instead of its 24 MB.
 4. Clean-up of the written site (``_finish_site``): one viewport meta tag, unique element ids,
-   no source maps, no unrendered Jinja templates in ``_static``, icon CSS limited to the icons
-   the pages use.
+   no source maps, no unrendered Jinja templates or message catalogues in ``_static``, style
+   sheets without the rules no page can match, the icon font cut to the icons used.
 5. Reader helpers in ``static/``: a favicon and ``nncourse.js`` (search results once per page,
    snippets without raw TeX or toolbar text, no summary fetch over file://).
 6. Figures: the kernels read ``book/matplotlibrc`` (cwd = book/) and an IPython profile made
@@ -265,6 +265,16 @@ def _finish_site(app, exc):
             purged = _purge_css(re.sub(r"/\*.*?\*/", "", text, flags=re.S), classes)
             if len(purged) < len(text):
                 other.write_text(purged)
+    images = out / "_images"  # images of earlier builds that no page shows any more
+    if images.is_dir():
+        shown = set()
+        for page in out.rglob("*.html"):
+            shown |= set(re.findall(r"_images/([^\"'?#)\s]+)", page.read_text(errors="replace")))
+        for f in images.iterdir():
+            if f.is_file() and f.name not in shown:
+                f.unlink()
+    # the theme's message catalogues: Sphinx reads them while building, no browser does
+    shutil.rmtree(static / "locales", ignore_errors=True)
     for name in ("sphinx-thebe.css", "sphinx-thebe.js"):
         (static / name).unlink(missing_ok=True)
 
