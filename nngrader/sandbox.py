@@ -341,6 +341,26 @@ class Cgroups:
         if len(v1) == 2 and self._probe(v1):
             self.version, self.parents = 1, v1
 
+    def sweep(self):
+        """Remove the run cgroups that graders which died (killed workers) left behind."""
+        n = 0
+        for parent in self.parents.values():
+            try:
+                kids = [d for d in parent.iterdir() if d.name.startswith("nngrader-")]
+            except OSError:
+                continue
+            for d in kids:
+                try:
+                    os.kill(int(d.name.split("-")[1]), 0)
+                    continue                # its grader is alive
+                except ProcessLookupError:
+                    pass
+                except (ValueError, IndexError, PermissionError):
+                    continue
+                self.remove({"2" if self.version == 2 else "pids": d})
+                n += not d.exists()
+        return n
+
     @staticmethod
     def _probe(parents):
         made = []
@@ -696,6 +716,7 @@ class Sandbox:
                                  "grader's own uid (RLIMIT_NPROC is shared with it)")
         self.stop = threading.Event()   # set on Ctrl-C: every running sandbox is killed
         self.cgroups = Cgroups()
+        self.cgroups.sweep()
         if self.cgroups.version is None:
             self.warnings.append("no cgroup (v2 or v1 memory+pids) can be created here: "
                                  "memory and processes are capped per process only "

@@ -493,3 +493,19 @@ def test_warm_interpreter_keeps_students_apart():
         assert b.uid == a.uid and end and end[0]["error"] is None, (end, b.stderr[-1000:])
     finally:
         sb.close()
+
+
+def test_cgroups_of_dead_graders_are_swept():
+    from nngrader.sandbox import Cgroups
+    cg = Cgroups()
+    if cg.version is None:
+        pytest.skip("no cgroup here")
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)                       # a grader that is gone
+    dirs = [p / f"nngrader-{pid}-1-1" for p in cg.parents.values()]
+    for d in dirs:
+        d.mkdir()
+    cg.sweep()
+    assert not [d for d in dirs if d.exists()]
