@@ -44,6 +44,14 @@ def sigmoid_prime(z):
     return sigmoid(z) * sigmoid(-z)
 
 
+
+def sigmoid_second(z):
+    r""":math:`\sigma''(z) = \sigma'(z)\,(1 - 2\sigma(z)) = -\sigma'(z)\tanh\frac z2` (the curvature
+    that Optimal Brain Damage and the contractive autoencoder need). The second form keeps full
+    relative precision near :math:`z = 0`, where :math:`1 - 2\sigma(z)` cancels."""
+    z = np.asarray(z, dtype=np.float64)
+    return -sigmoid_prime(z) * np.tanh(z / 2)
+
 def tanh(z):
     r"""Hyperbolic tangent :math:`\tanh z = \frac{e^z - e^{-z}}{e^z + e^{-z}} = 2\sigma(2z) - 1`."""
     return np.tanh(np.asarray(z, dtype=np.float64))
@@ -54,10 +62,17 @@ def tanh_prime(z):
 
     Computed as :math:`\frac{4t}{(1 + t)^2}` with :math:`t = e^{-2|z|} \le 1`: no
     cancellation (``1 - tanh**2`` loses all digits for :math:`|z| \gtrsim 19`) and no overflow,
-    so it is exact to a few ulps, relative, at every :math:`z`.
+    so it is exact to a few ulps, relative, at every :math:`z`; the rounding of
+    :math:`(1 + t)^2` near :math:`z = 0` is kept from lifting it above its bound 1.
     """
     t = np.exp(-2.0 * np.abs(np.asarray(z, dtype=np.float64)))
-    return 4.0 * t / (1.0 + t) ** 2
+    return np.minimum(4.0 * t / (1.0 + t) ** 2, 1.0)
+
+
+def tanh_second(z):
+    r""":math:`\tanh''(z) = -2\tanh z\,(1 - \tanh^2 z)`."""
+    z = np.asarray(z, dtype=np.float64)
+    return -2.0 * tanh(z) * tanh_prime(z)
 
 
 def relu(z):

@@ -64,7 +64,7 @@ def _encoder_derivatives(Z, activation):
         raise ValueError(f"the closed form needs a sigmoid or tanh encoder, got {activation!r}")
     h = getattr(activations, activation)(Z)
     s = getattr(activations, f"{activation}_prime")(Z)
-    s2 = s * (1.0 - 2.0 * h) if activation == "sigmoid" else -2.0 * h * s
+    s2 = getattr(activations, f"{activation}_second")(Z)
     return h, s, s2
 
 

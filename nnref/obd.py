@@ -35,10 +35,8 @@ def activation_second(z, name):
     z = np.asarray(z, dtype=np.float64)
     if name in ("identity", "relu"):
         return np.zeros_like(z)
-    if name == "tanh":
-        return -2.0 * activations.tanh(z) * activations.tanh_prime(z)
-    if name == "sigmoid":
-        return activations.sigmoid_prime(z) * (1.0 - 2.0 * activations.sigmoid(z))
+    if name in ("tanh", "sigmoid"):
+        return getattr(activations, f"{name}_second")(z)
     raise ValueError(f"no second derivative for the activation {name!r}")
 
 
