@@ -105,7 +105,7 @@ def exp_prime(z):
 
 def leaky_relu(z, alpha=0.01):
     r"""Leaky ReLU :math:`\max(0, z) + \alpha \min(0, z)` with a fixed small slope
-    :math:`\alpha` (0.01 in lecture 002, 0.2 in lecture 004's table) (Maas et al., 2013)."""
+    :math:`\alpha` (0.01 in Kitov's lecture, 0.2 in Buryak's lecture's table) (Maas et al., 2013)."""
     z = np.asarray(z, dtype=np.float64)
     return np.where(z > 0, z, alpha * z)
 
@@ -118,7 +118,7 @@ def leaky_relu_prime(z, alpha=0.01):
 
 
 def prelu(z, alpha):
-    r"""Parametric ReLU :math:`h_i = \max(0, z_i) + \alpha_i \min(0, z_i)` (lectures 000,
+    r"""Parametric ReLU :math:`h_i = \max(0, z_i) + \alpha_i \min(0, z_i)` (Vorontsov's lecture,
     004) (He et al., 2015); :math:`\alpha` is learned, one per neuron (broadcast over the
     last axis of ``z``) or a scalar."""
     z = np.asarray(z, dtype=np.float64)
@@ -210,7 +210,7 @@ def swish(z, beta=1.0):
 
 def swish_prime(z, beta=1.0):
     r""":math:`f'(z) = \sigma(\beta z) + \beta z\,\sigma(\beta z)(1 - \sigma(\beta z))`;
-    for :math:`\beta = 1` this is lecture 004's :math:`f(z) + \sigma(z)(1 - f(z))`."""
+    for :math:`\beta = 1` this is Buryak's lecture's :math:`f(z) + \sigma(z)(1 - f(z))`."""
     z = np.asarray(z, dtype=np.float64)
     s = sigmoid(beta * z)
     return s + beta * z * s * (1.0 - s)
@@ -236,7 +236,7 @@ def maxout_forward(x, W, b):
     r"""Maxout unit (Goodfellow et al., 2013) over :math:`k` linear pieces:
     :math:`h_j = \max_{m=1..k} \left( x^\top W_{m,:,j} + b_{m,j} \right)`.
 
-    Lecture 004's :math:`\max(w_1^\top x + b_1, w_2^\top x + b_2)` is :math:`k = 2`; with
+    Buryak's lecture's :math:`\max(w_1^\top x + b_1, w_2^\top x + b_2)` is :math:`k = 2`; with
     :math:`W_2 = 0, b_2 = 0` it is ReLU, with :math:`W_2 = \alpha W_1, b_2 = \alpha b_1` it
     is leaky ReLU; it needs :math:`k` times the parameters of a linear layer.
 
@@ -266,7 +266,7 @@ def maxout_backward(dout, cache):
 
 
 def rbf_forward(x, W, sigma):
-    r"""Radial basis function layer (lecture 004):
+    r"""Radial basis function layer (Buryak's lecture):
     :math:`h_i = \exp\left(-\frac{1}{\sigma_i^2} \|W_{:,i} - x\|^2\right)`, one centre
     :math:`W_{:,i}` and one width :math:`\sigma_i` per neuron.
 
@@ -297,7 +297,7 @@ def rbf_backward(dout, cache):
 
 
 def low_rank_factors(W, q):
-    r""""No activation" between two layers (lecture 004): :math:`h = g(W^\top x + b)`
+    r""""No activation" between two layers (Buryak's lecture): :math:`h = g(W^\top x + b)`
     becomes :math:`h = g(V^\top U^\top x + b)`, i.e. :math:`W \approx U V` of rank
     :math:`q`. The best such factors in the Frobenius norm (Eckart–Young) come from the
     truncated SVD :math:`W = P \Sigma Q^\top`: :math:`U = P_{:, :q} \Sigma_{:q}`,
@@ -311,7 +311,7 @@ def low_rank_factors(W, q):
 
 def low_rank_param_count(n, p, q):
     r"""Weights of a full :math:`n \times p` layer versus its rank-:math:`q` factorisation:
-    :math:`np` versus :math:`(n + p) q` (lecture 004). Returns ``(n * p, (n + p) * q)``."""
+    :math:`np` versus :math:`(n + p) q` (Buryak's lecture). Returns ``(n * p, (n + p) * q)``."""
     return n * p, (n + p) * q
 
 
@@ -328,7 +328,7 @@ def logsumexp(z, axis=-1, keepdims=False):
 
 
 def softmax(z, axis=-1):
-    r"""Softmax :math:`a_j = \frac{e^{z_j}}{\sum_k e^{z_k}}` along ``axis`` (lectures 002, 004).
+    r"""Softmax :math:`a_j = \frac{e^{z_j}}{\sum_k e^{z_k}}` along ``axis`` (Kitov's and Buryak's lectures).
 
     Shift-invariant, :math:`\mathrm{softmax}(z - m) = \mathrm{softmax}(z)`; we subtract
     :math:`m = \max_k z_k` so that every exponent is :math:`\le 0`.

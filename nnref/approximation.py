@@ -1,14 +1,14 @@
-r"""What networks can represent: threshold networks built by hand (lectures 000, 002, 003).
+r"""What networks can represent: threshold networks built by hand (Vorontsov's, Kitov's and Troeshestova's lectures).
 
 One input, one hidden layer of :math:`H` neurons, a linear output:
 
 .. math:: a(x) = w_0 + \sum_{h=1}^{H} w_h\, \sigma\bigl(k (x - s_h)\bigr),
 
 with the threshold :math:`\sigma(z) = [z > 0]` (then :math:`k` plays no role) or the logistic
-sigmoid. Neuron :math:`h` is lecture 003's :math:`u_h = [w x + b > 0]` written through its
+sigmoid. Neuron :math:`h` is Troeshestova's lecture's :math:`u_h = [w x + b > 0]` written through its
 switching point :math:`s_h = -b/w`. In two dimensions a threshold neuron is a half-plane;
 AND of half-planes is a convex polygon (two layers), OR of convex polygons is any polygon
-(three layers). Layers are counted as in lecture 002: hidden layers plus the output layer.
+(three layers). Layers are counted as in Kitov's lecture: hidden layers plus the output layer.
 
 Shapes: ``x`` is ``(n,)``; ``s``, ``w`` are ``(H,)``; ``points`` are ``(n, 2)``;
 ``vertices`` of a polygon are ``(m, 2)``, one vertex per row, in order around the polygon.
@@ -20,17 +20,17 @@ from . import activations
 from .logic import and_neuron, or_neuron
 from .mlp import MLP
 
-# --- the function of lecture 003 --------------------------------------------------------
+# --- the function of Troeshestova's lecture --------------------------------------------------------
 
 
 def lecture_f(x):
-    r"""Lecture 003's example :math:`f(x) = 0.2 + 0.4x^2 + 0.3x\sin 15x + 0.1\cos 50x` on [0, 1]."""
+    r"""Troeshestova's lecture's example :math:`f(x) = 0.2 + 0.4x^2 + 0.3x\sin 15x + 0.1\cos 50x` on [0, 1]."""
     x = np.asarray(x, dtype=np.float64)
     return 0.2 + 0.4 * x**2 + 0.3 * x * np.sin(15 * x) + 0.1 * np.cos(50 * x)
 
 
 def lecture_steps():
-    r"""The hand-placed network of lecture 003, one ``(s, w)`` pair of arrays per slide.
+    r"""The hand-placed network of Troeshestova's lecture, one ``(s, w)`` pair of arrays per step of the worked example.
 
     1. one hidden neuron :math:`u = [x > 0.35]` (its output itself, so :math:`w = 1`);
     2. an output neuron :math:`y = w u` with :math:`w = 0.8`;
@@ -93,10 +93,10 @@ def network_params(s, w, w0=0.0, k=1.0):
 
 
 def step_approximator(f, breakpoints):
-    r"""Threshold network of lecture 002's 1-D regression on sorted breakpoints
+    r"""Threshold network of Kitov's lecture's 1-D regression on sorted breakpoints
     :math:`b_0 < b_1 < \dots < b_N`.
 
-    Lecture 002 writes the staircase with the value :math:`f(b_i)` on the bin
+    Kitov's lecture writes the staircase with the value :math:`f(b_i)` on the bin
     :math:`(b_i, b_{i+1}]`:
 
     .. math:: a(x) = \sum_{i=0}^{N-1} f(b_i)\,\mathbb I[x \in (b_i, b_{i+1}]]
@@ -117,7 +117,7 @@ def step_approximator(f, breakpoints):
 
 
 def step_pairs_approximator(f, breakpoints):
-    r"""Lecture 002's formula term by term: two neurons per bin, no output bias.
+    r"""Kitov's lecture's formula term by term: two neurons per bin, no output bias.
 
     .. math:: a(x) = \sum_{i=0}^{N-1} f(b_i)\,[x > b_i] - \sum_{i=0}^{N-1} f(b_i)\,[x > b_{i+1}].
 
@@ -180,7 +180,7 @@ def half_planes(vertices):
 
 
 def polygon_network_params(vertices):
-    r"""Two-layer threshold network of the indicator of a convex polygon (lecture 002):
+    r"""Two-layer threshold network of the indicator of a convex polygon (Kitov's lecture):
 
     .. math:: a(x) = \Bigl[\sum_{j=1}^m [\langle n_j, x\rangle + c_j > 0] - (m - \tfrac12) > 0\Bigr].
 
@@ -213,7 +213,7 @@ def union_network_params(*polygons):
 
 
 def grid_regression_params(f, edges):
-    r"""Lecture 002's three-layer regression in two dimensions: on the square cells
+    r"""Kitov's lecture's three-layer regression in two dimensions: on the square cells
     :math:`C_{ij} = (e_i, e_{i+1}] \times (e_j, e_{j+1}]` of a grid with sorted ``edges``
     :math:`e_0 < \dots < e_n`, the value :math:`f(c_{ij})` at the cell's centre.
 

@@ -1,21 +1,21 @@
 r"""Backpropagation: the chain rule on a computational graph, in three forms.
 
-1. **Lecture 000's BackProp**, one object at a time, with the *layer errors*
+1. **Vorontsov's lecture's BackProp**, one object at a time, with the *layer errors*
    :math:`\varepsilon^l_h = \partial \mathcal{L}_i / \partial x^l_h` and the bias folded in
    as a constant feature :math:`x^l_0 = -1`: :func:`backprop_forward`,
    :func:`backprop_backward`, :func:`backprop_gradient`, :func:`backprop_sg_step`,
    :func:`backprop_sg`.
-2. **The matrix form** of lecture 003's board problem,
+2. **The matrix form** of Troeshestova's lecture's board problem,
    :math:`\hat y = \tanh(\mathrm{ReLU}(XW_1 + \mathbf{1}b_1^\top)W_2 + \mathbf{1}b_2^\top)`
    with MSE: :func:`board_net_forward`, :func:`board_net_grads`,
    :func:`board_net_sgd_step`. (The general matrix form is :class:`nnref.mlp.MLP`.)
-3. **A tiny scalar autodiff graph** (:class:`Value`, micrograd-like) for lecture 001's
+3. **A tiny scalar autodiff graph** (:class:`Value`, micrograd-like) for the *Deep learning* lecture's
    example, with a count of the multiplications that the naive sum over paths needs
    and that backprop needs: :func:`path_sum_gradient`, :func:`multiplication_counts`.
 
 Plus loss layers in CS231n's shape (:func:`loss_forward`, :func:`loss_backward`), the
 gradient norm per layer of a deep net (:func:`chain_gradient_norms`, vanishing and
-exploding gradients, lecture 003's problem 2) and lecture 004's chain of single neurons
+exploding gradients, Troeshestova's lecture's problem 2) and Buryak's lecture's chain of single neurons
 (:func:`neuron_chain_bias_grads`).
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 from . import activations, layers, losses
 from .mlp import MLP, loss_and_grads
 
-# --- 1. Lecture 000: BackProp with layer errors, one object at a time --------------------
+# --- 1. Vorontsov's lecture: BackProp with layer errors, one object at a time --------------------
 #
 # Weights of layer l are the matrix W^l = (w^l_kh) of shape (H_{l-1} + 1, H_l); row k = 0
 # multiplies the constant feature x^{l-1}_0 = -1, so it holds minus the bias.
@@ -55,7 +55,7 @@ def with_constant_feature(x):
 
 
 def backprop_forward(x, weights, sigmas):
-    r"""Forward pass of lecture 000 for one object :math:`x` (shape ``(n,)``):
+    r"""Forward pass of Vorontsov's lecture for one object :math:`x` (shape ``(n,)``):
 
     .. math:: S^l_h = \sum_{k=0}^{H_{l-1}} w^l_{kh} x^{l-1}_k,\qquad
               x^l_h = \sigma^l_h(S^l_h),\qquad z^l_h = (\sigma^l_h)'(S^l_h).
@@ -75,14 +75,14 @@ def backprop_forward(x, weights, sigmas):
 
 
 def quadratic_error(a, y):
-    r"""Output-layer error of lecture 000's quadratic loss
+    r"""Output-layer error of Vorontsov's lecture's quadratic loss
     :math:`\mathcal{L}_i = \sum_m \tfrac12 (a_m - y_m)^2`:
     :math:`\varepsilon^L_m = \partial \mathcal{L}_i / \partial a_m = a_m - y_m`."""
     return a - y
 
 
 def backprop_backward(eps_L, weights, zs):
-    r"""Backward pass of lecture 000: the layer errors, from :math:`\varepsilon^L` down,
+    r"""Backward pass of Vorontsov's lecture: the layer errors, from :math:`\varepsilon^L` down,
 
     .. math:: \varepsilon^{l-1}_k = \sum_{h=1}^{H_l} \varepsilon^l_h\, z^l_h\, w^l_{kh},
               \qquad k = 1, \dots, H_{l-1},\quad l = L, \dots, 2.
@@ -99,7 +99,7 @@ def backprop_backward(eps_L, weights, zs):
 
 
 def backprop_gradient(x, y, weights, sigmas, output_error=quadratic_error):
-    r"""Gradient of the loss on one object, lecture 000:
+    r"""Gradient of the loss on one object, Vorontsov's lecture:
 
     .. math:: \frac{\partial \mathcal{L}_i}{\partial w^l_{kh}}
               = \varepsilon^l_h\, z^l_h\, x^{l-1}_k .
@@ -114,13 +114,13 @@ def backprop_gradient(x, y, weights, sigmas, output_error=quadratic_error):
 
 
 def quadratic_loss(x, y, weights, sigmas):
-    r"""Lecture 000's loss on one object, :math:`\mathcal{L}_i = \sum_m \tfrac12 (a_m - y_m)^2`."""
+    r"""Vorontsov's lecture's loss on one object, :math:`\mathcal{L}_i = \sum_m \tfrac12 (a_m - y_m)^2`."""
     a = backprop_forward(x, weights, sigmas)[0][-1]
     return float(0.5 * np.sum((a - y) ** 2))
 
 
 def backprop_sg_step(x, y, weights, sigmas, eta):
-    r"""One step of lecture 000's algorithm on object :math:`(x, y)`, in place:
+    r"""One step of Vorontsov's lecture's algorithm on object :math:`(x, y)`, in place:
     :math:`w^l_{kh} := w^l_{kh} - \eta\, \varepsilon^l_h z^l_h x^{l-1}_k`.
     Returns the loss :math:`\mathcal{L}_i` before the step."""
     loss = quadratic_loss(x, y, weights, sigmas)
@@ -130,7 +130,7 @@ def backprop_sg_step(x, y, weights, sigmas, eta):
 
 
 def backprop_sg(X, Y, weights, sigmas, eta, steps, lam=None, seed=0):
-    r"""Lecture 000's BackProp with stochastic gradient: ``steps`` times pick an object
+    r"""Vorontsov's lecture's BackProp with stochastic gradient: ``steps`` times pick an object
     at random, make :func:`backprop_sg_step`, and track the exponential estimate of
     the mean loss :math:`Q := (1 - \lambda) Q + \lambda \mathcal{L}_i`
     (:math:`\lambda = 1/\ell` by default; :math:`Q` starts at the mean loss).
@@ -149,11 +149,11 @@ def backprop_sg(X, Y, weights, sigmas, eta, steps, lam=None, seed=0):
     return np.array(history)
 
 
-# --- 2. Matrix form: lecture 003's board net, loss layers, the graded signatures -----------
+# --- 2. Matrix form: Troeshestova's lecture's board net, loss layers, the graded signatures -----------
 
 
 def board_net_forward(X, W1, b1, W2, b2):
-    r"""Lecture 003's board net :math:`\hat y = \tanh\bigl(\mathrm{ReLU}(XW_1 +
+    r"""Troeshestova's lecture's board net :math:`\hat y = \tanh\bigl(\mathrm{ReLU}(XW_1 +
     \mathbf{1}b_1^\top)W_2 + \mathbf{1}b_2^\top\bigr)`.
 
     Shapes: ``X`` (n, d), ``W1`` (d, H), ``b1`` (H,), ``W2`` (H, 1), ``b2`` (1,)
@@ -164,8 +164,8 @@ def board_net_forward(X, W1, b1, W2, b2):
 
 def board_net_grads(X, y, W1, b1, W2, b2):
     r"""Gradients of :math:`L = \mathrm{MSE}(\hat y, y) = \frac1n\sum_i(\hat y_i - y_i)^2`
-    for the board net, backwards: lecture 003's solution, each gradient in the shape of its
-    variable (the slide's products are the transposes, in the numerator layout):
+    for the board net, backwards: Troeshestova's lecture's solution, each gradient in the shape of its
+    variable (the lecture's products are the transposes, in the numerator layout):
 
     .. math::
         \frac{\partial L}{\partial \hat y} = \tfrac{2}{n}(\hat y - y),\quad
@@ -196,7 +196,7 @@ def board_net_grads(X, y, W1, b1, W2, b2):
 
 
 def board_net_sgd_step(X, y, W1, b1, W2, b2, eta):
-    r"""Lecture 003's update rules :math:`W_i := W_i - \eta\,\partial L/\partial W_i`,
+    r"""Troeshestova's lecture's update rules :math:`W_i := W_i - \eta\,\partial L/\partial W_i`,
     :math:`b_i := b_i - \eta\,\partial L/\partial b_i` on the batch ``(X, y)``.
     Returns the new parameters as a dict (the inputs are not modified)."""
     params = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
@@ -240,7 +240,7 @@ def relu_backward(dout, z):
 
 def deep_net(depth, width, activation="tanh", gain=3**-0.5, seed=0):
     r"""A ``depth``-layer net of ``width`` neurons per layer, the activation also on the
-    output (lecture 003, problem 2: :math:`\hat y = A_N`). Weights
+    output (Troeshestova's lecture, problem 2: :math:`\hat y = A_N`). Weights
     :math:`w_{kh} \sim \mathcal{N}(0, \text{gain}^2/\text{width})`; biases uniform on
     :math:`\pm 1/\sqrt{\text{width}}` as PyTorch's ``nn.Linear`` starts them. The default
     gain :math:`1/\sqrt3` gives the weights the variance of PyTorch's default start
@@ -262,7 +262,7 @@ def deep_net_data(n, width, seed=0):
 
 def chain_gradient_norms(depth, width, activation="tanh", gain=3**-0.5, n=64, seed=0):
     r"""Frobenius norms :math:`\|\partial L/\partial W_l\|`, :math:`l = 1, \dots,` ``depth``,
-    of :func:`deep_net` on a batch (lecture 003, problem 2):
+    of :func:`deep_net` on a batch (Troeshestova's lecture, problem 2):
 
     .. math:: A_0 = X,\quad Z_l = A_{l-1}W_l + \mathbf{1}b_l^\top,\quad A_l = \sigma(Z_l),
               \quad \hat y = A_N,
@@ -281,7 +281,7 @@ def chain_gradient_norms(depth, width, activation="tanh", gain=3**-0.5, n=64, se
 
 
 def neuron_chain_forward(x, w, b, activation="sigmoid"):
-    r"""A chain of single neurons (lecture 004): :math:`a_0 = x`,
+    r"""A chain of single neurons (Buryak's lecture): :math:`a_0 = x`,
     :math:`z_j = w_j a_{j-1} + b_j`, :math:`a_j = \sigma(z_j)`. Returns ``(z, a)``, each of
     length :math:`L` = ``len(w)``."""
     sigma = getattr(activations, activation)
@@ -294,7 +294,7 @@ def neuron_chain_forward(x, w, b, activation="sigmoid"):
 
 
 def neuron_chain_bias_grads(x, w, b, dC_da_L, activation="sigmoid"):
-    r"""Gradients :math:`\partial C/\partial b_j` of lecture 004's chain of single neurons,
+    r"""Gradients :math:`\partial C/\partial b_j` of Buryak's lecture's chain of single neurons,
 
     .. math:: \frac{\partial C}{\partial b_j} = \sigma'(z_j) \prod_{i=j+1}^{L}
               \bigl(w_i\, \sigma'(z_i)\bigr)\, \frac{\partial C}{\partial a_L},
@@ -314,7 +314,7 @@ def neuron_chain_bias_grads(x, w, b, dC_da_L, activation="sigmoid"):
 
 
 def class_probability_chain(w, x):
-    r"""Lecture 002's worked example: the gradient of :math:`S = 1 - p(y=+1\mid x)
+    r"""Kitov's lecture's worked example: the gradient of :math:`S = 1 - p(y=+1\mid x)
     = 1 - \frac{1}{1 + e^{-w^\top x}}` through the chain
 
     .. math:: a = w^\top x,\quad b = e^{-a},\quad c = 1 + b,\quad d = \frac1c,\quad S = 1 - d,
@@ -345,7 +345,7 @@ def class_probability_chain(w, x):
             {"d": dS_dd, "c": dS_dc, "b": dS_db, "a": dS_da, "w": dS_dw})
 
 
-# --- 3. A tiny computational graph (lecture 001) -------------------------------------------
+# --- 3. A tiny computational graph (the *Deep learning* lecture) -------------------------------------------
 
 
 class Value:
@@ -417,7 +417,7 @@ def paths(node, target):
 
 
 def path_sum_gradient(out, target):
-    r"""Lecture 001's sum over paths, recomputed for every path (no reuse):
+    r"""The *Deep learning* lecture's sum over paths, recomputed for every path (no reuse):
 
     .. math:: \frac{\partial\, \text{out}}{\partial\, \text{target}}
               = \sum_{\text{paths } \text{target} \to \text{out}}\ \prod_{\text{edges } (u \to v)}
@@ -434,7 +434,7 @@ def path_sum_gradient(out, target):
 
 
 def layered_graph(depth, width=2, seed=0):
-    r"""Lecture 001's graph made deeper: inputs :math:`x_1, \dots, x_{\text{width}}`,
+    r"""The *Deep learning* lecture's graph made deeper: inputs :math:`x_1, \dots, x_{\text{width}}`,
     ``depth`` fully connected tanh layers of ``width`` nodes,
     :math:`h^{(t)}_j = \tanh\bigl(\sum_i w^{(t)}_{ij} h^{(t-1)}_i\bigr)`, and the output
     :math:`a = \sum_j p_j h^{(\text{depth})}_j`. With ``depth = 2`` and ``width = 2`` this is

@@ -1,6 +1,6 @@
 r"""Batch Normalization (Ioffe & Szegedy, 2015) for a batch ``x`` of shape ``(n, d)``.
 
-Training mode, for every feature (column) :math:`h` over the batch :math:`B` (lectures 000, 001):
+Training mode, for every feature (column) :math:`h` over the batch :math:`B` (Vorontsov's and the *Deep learning* lectures):
 
 .. math::
     \mu_h = \frac{1}{n}\sum_{i=1}^n x_{ih}, \qquad

@@ -1,4 +1,4 @@
-r"""The course's gradient checker: finite differences (lecture 002).
+r"""The course's gradient checker: finite differences (Kitov's lecture).
 
 With :math:`e_i` the :math:`i`-th unit vector,
 

@@ -13,13 +13,13 @@ standard sample (``U`` uniform on :math:`[0, 1)` or ``Z`` standard normal, of sh
 ``(fan_in, fan_out)``). The ``*_from`` functions are what the graded notebook checks
 exactly; the sampled versions are checked against ``torch.nn.init`` in distribution.
 
-Heuristics of lecture 000, in order:
+Heuristics of Vorontsov's lecture, in order:
 
 1. equal variances of the outputs: :math:`w_{kh} \sim U(-1/\sqrt{n}, 1/\sqrt{n})` with
    :math:`n = H_{l-1}` the number of the neuron's inputs (:func:`uniform_fan_in`);
 2. equal variances of the gradients (Glorot & Bengio, 2010):
    :math:`w_{kh} \sim U\bigl(-\sqrt{6}/\sqrt{H_{l-1} + H_l},\ \sqrt{6}/\sqrt{H_{l-1} + H_l}\bigr)`
-   (:func:`xavier_uniform`; the slide prints :math:`6` where :math:`\sqrt 6` belongs);
+   (:func:`xavier_uniform`; the lecture prints :math:`6` where :math:`\sqrt 6` belongs);
 3. layer-wise training of neurons as linear models (:func:`layerwise_init`);
 4. weights of a pretrained model (nothing to compute here);
 5. a random orthogonal basis (:func:`orthogonal`, Saxe et al., 2014).
@@ -87,11 +87,11 @@ def zeros(fan_in, fan_out):
     return np.zeros((fan_in, fan_out))
 
 
-# --- heuristic 1: equal output variances (lecture 000) ------------------------------------
+# --- heuristic 1: equal output variances (Vorontsov's lecture) ------------------------------------
 
 
 def uniform_fan_in_bound(fan_in):
-    r"""The bound :math:`a = 1/\sqrt{n}`, :math:`n` = ``fan_in`` (lecture 000, heuristic 1).
+    r"""The bound :math:`a = 1/\sqrt{n}`, :math:`n` = ``fan_in`` (Vorontsov's lecture, heuristic 1).
 
     It is also PyTorch's default for ``nn.Linear`` (``kaiming_uniform_`` with
     :math:`a = \sqrt 5`, whose gain :math:`\sqrt{1/3}` gives
@@ -114,7 +114,7 @@ def xavier_bound(fan_in, fan_out, gain=1.0):
 
     It makes :math:`\mathrm{Var}\,w = a^2/3 = g^2\,\frac{2}{\text{fan\_in} + \text{fan\_out}}`,
     the harmonic compromise between :math:`1/\text{fan\_in}` (forward) and
-    :math:`1/\text{fan\_out}` (backward). Lecture 000's slide prints :math:`6` instead of
+    :math:`1/\text{fan\_out}` (backward). Vorontsov's lecture prints :math:`6` instead of
     :math:`\sqrt 6`, which would give a variance 6 times too large.
     """
     return gain * np.sqrt(6.0 / (fan_in + fan_out))
@@ -246,7 +246,7 @@ def orthogonal(fan_in, fan_out, rng, gain=1.0):
 
 
 def layerwise_init(X, y, fan_out, rng, subsample=0.5, reg=1e-3):
-    r"""Lecture 000, heuristic 3: train each neuron of the first layer on its own as a linear
+    r"""Vorontsov's lecture, heuristic 3: train each neuron of the first layer on its own as a linear
     model of the target, each on its own random subsample :math:`X' \subseteq X^\ell`, so
     that the neurons start *different* and already informative.
 

@@ -1,4 +1,4 @@
-r"""Boolean functions computed by McCulloch–Pitts neurons (lecture 000).
+r"""Boolean functions computed by McCulloch–Pitts neurons (Vorontsov's lecture).
 
 A threshold neuron :math:`a(x) = [\langle w, x\rangle - w_0 > 0]` on binary inputs
 :math:`x \in \{0, 1\}^n`. Inputs are the rows of a float matrix ``X`` of shape (m, n);
@@ -87,8 +87,8 @@ def xor_two_layer(X):
 
 
 def and_neuron(m):
-    r"""AND of :math:`m` binary inputs, lecture 000's rule with threshold :math:`m - \frac12`:
-    :math:`[u_1 + \dots + u_m - (m - \tfrac12) > 0]` (lecture 002: :math:`\mathbb I[\sum u_j \ge m]`).
+    r"""AND of :math:`m` binary inputs, Vorontsov's lecture's rule with threshold :math:`m - \frac12`:
+    :math:`[u_1 + \dots + u_m - (m - \tfrac12) > 0]` (Kitov's lecture: :math:`\mathbb I[\sum u_j \ge m]`).
 
     Returns ``(W (m, 1), b (1,))``.
     """
@@ -97,7 +97,7 @@ def and_neuron(m):
 
 def or_neuron(m):
     r"""OR of :math:`m` binary inputs: :math:`[u_1 + \dots + u_m - \tfrac12 > 0]`
-    (lecture 002: :math:`\mathbb I[\sum u_j \ge 1]`). Returns ``(W (m, 1), b (1,))``."""
+    (Kitov's lecture: :math:`\mathbb I[\sum u_j \ge 1]`). Returns ``(W (m, 1), b (1,))``."""
     return np.ones((m, 1)), np.array([-0.5])
 
 

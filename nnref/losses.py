@@ -14,7 +14,7 @@ def mse(y_hat, y):
     r"""Mean squared error :math:`\frac{1}{n}\sum_{i=1}^{n} (\hat y_i - y_i)^2`.
 
     For vector outputs (shape ``(n, K)``) the squared norms are averaged over the
-    ``n`` objects, as in lecture 002: :math:`\frac1n \sum_i \|\hat y_i - y_i\|_2^2`.
+    ``n`` objects, as in Kitov's lecture: :math:`\frac1n \sum_i \|\hat y_i - y_i\|_2^2`.
     """
     y_hat, y = np.asarray(y_hat, dtype=np.float64), np.asarray(y, dtype=np.float64)
     d = y_hat - y
@@ -33,7 +33,7 @@ def binary_cross_entropy(a, y, eps=1e-12):
 
     .. math:: -\frac1n \sum_i \bigl[y_i \ln a_i + (1 - y_i) \ln (1 - a_i)\bigr].
 
-    Lecture 004 writes a minus sign inside the bracket; the correct loss (the negative
+    Buryak's lecture writes a minus sign inside the bracket; the correct loss (the negative
     log-likelihood of a Bernoulli) has a plus. ``a`` is clipped to ``[eps, 1 - eps]``.
     """
     a = np.clip(np.asarray(a, dtype=np.float64), eps, 1 - eps)
@@ -69,7 +69,7 @@ def _as_float(*arrays):
 
 
 def mae(y_hat, y):
-    r"""Mean absolute error :math:`\frac1n \sum_{i=1}^n |\hat y_i - y_i|` (lectures 002, 004)."""
+    r"""Mean absolute error :math:`\frac1n \sum_{i=1}^n |\hat y_i - y_i|` (Kitov's and Buryak's lectures)."""
     y_hat, y = _as_float(y_hat, y)
     return float(np.sum(np.abs(y_hat - y)) / _batch_size(y_hat))
 
@@ -81,7 +81,7 @@ def mae_grad(y_hat, y):
 
 
 def msle(y_hat, y):
-    r"""Mean squared logarithmic error (lecture 004), for :math:`\hat y, y > -1`:
+    r"""Mean squared logarithmic error (Buryak's lecture), for :math:`\hat y, y > -1`:
 
     .. math:: \frac1n \sum_{i=1}^n \bigl(\ln(1 + y_i) - \ln(1 + \hat y_i)\bigr)^2.
 
@@ -98,7 +98,7 @@ def msle_grad(y_hat, y):
 
 
 def mape(y_hat, y):
-    r"""Mean absolute percentage error (lecture 004), for :math:`y_i \ne 0`:
+    r"""Mean absolute percentage error (Buryak's lecture), for :math:`y_i \ne 0`:
     :math:`\frac{100}{n} \sum_{i=1}^n \left|\frac{y_i - \hat y_i}{y_i}\right|`."""
     y_hat, y = _as_float(y_hat, y)
     return float(100.0 * np.sum(np.abs((y - y_hat) / y)) / _batch_size(y_hat))
@@ -112,7 +112,7 @@ def mape_grad(y_hat, y):
 
 def gaussian_nll(mu, log_sigma, y):
     r"""Negative log-likelihood of :math:`y \sim \mathcal{N}(\mu, \sigma^2)` for a network
-    with a density output (lecture 002; Nix & Weigend 1994), averaged over the batch:
+    with a density output (Kitov's lecture; Nix & Weigend 1994), averaged over the batch:
 
     .. math:: \frac1n \sum_{i=1}^n \left[\ln \sigma_i + \frac{(y_i - \mu_i)^2}{2\sigma_i^2}
               + \tfrac12 \ln 2\pi\right],\qquad \sigma_i = e^{\ln \sigma_i}.
@@ -168,13 +168,13 @@ def bce_with_logits(z, y):
 
 def bce_with_logits_grad(z, y):
     r""":math:`\frac{\partial}{\partial z_i} = \frac1n (\sigma(z_i) - y_i)`: the derivative
-    :math:`\sigma'` of the sigmoid cancels (lecture 004's "cross-entropy + sigmoid")."""
+    :math:`\sigma'` of the sigmoid cancels (Buryak's lecture's "cross-entropy + sigmoid")."""
     z, y = _as_float(z, y)
     return (activations.sigmoid(z) - y) / _batch_size(z)
 
 
 def softmax_cross_entropy(logits, labels):
-    r"""Mean negative log-likelihood of a softmax output (lecture 004's
+    r"""Mean negative log-likelihood of a softmax output (Buryak's lecture's
     :math:`C = -\ln a_y`), with integer labels :math:`y_i \in \{0, \dots, C-1\}`:
 
     .. math:: \frac1n \sum_{i=1}^n \Bigl[\ln \sum_{k} e^{z_{ik}} - z_{i y_i}\Bigr].
@@ -205,7 +205,7 @@ def kl_divergence(y_hat, y):
 
     .. math:: \frac1n \sum_{i} \sum_{c} y_{ic} \ln y_{ic} - \frac1n \sum_{i} \sum_{c} y_{ic} \ln \hat y_{ic}
 
-    (entropy part minus cross-entropy part, lecture 004), with :math:`0 \ln 0 = 0`.
+    (entropy part minus cross-entropy part, Buryak's lecture), with :math:`0 \ln 0 = 0`.
     """
     y_hat, y = _as_float(y_hat, y)
     present = y > 0                       # 0 ln 0 = 0: classes with y = 0 contribute nothing
@@ -227,9 +227,9 @@ def kl_divergence_grad(y_hat, y):
 
 
 def hinge(y_hat, y, alpha=1.0):
-    r"""Binary hinge loss (lecture 002) with labels :math:`y_i \in \{-1, +1\}` and score
+    r"""Binary hinge loss (Kitov's lecture) with labels :math:`y_i \in \{-1, +1\}` and score
     :math:`g(x_i) = \hat y_i`: :math:`\frac1n \sum_i [\alpha - y_i \hat y_i]_+`
-    (lecture 004 takes :math:`\alpha = 1`).
+    (Buryak's lecture takes :math:`\alpha = 1`).
 
     It is chapter 1's margin loss :func:`nnref.margins.hinge`, :math:`(1 - M)_+`, of the
     margin :math:`M_i = y_i \hat y_i` shifted by the baseline:
@@ -261,7 +261,7 @@ def _class_margins(scores, labels, alpha):
 
 
 def hinge_1(scores, labels, alpha=1.0):
-    r"""Multiclass hinge, the worst competitor (lecture 002's :math:`\mathrm{hinge}_1`;
+    r"""Multiclass hinge, the worst competitor (Kitov's lecture's :math:`\mathrm{hinge}_1`;
     Crammer & Singer 2001):
 
     .. math:: \frac1n \sum_i \Bigl[\max_{c \ne y_i} g_c(x_i) + \alpha - g_{y_i}(x_i)\Bigr]_+.
@@ -289,7 +289,7 @@ def hinge_1_grad(scores, labels, alpha=1.0):
 
 
 def hinge_2(scores, labels, alpha=1.0):
-    r"""Multiclass hinge, the sum over competitors (lecture 002's :math:`\mathrm{hinge}_2`;
+    r"""Multiclass hinge, the sum over competitors (Kitov's lecture's :math:`\mathrm{hinge}_2`;
     Weston & Watkins 1999):
 
     .. math:: \frac1n \sum_i \sum_{c \ne y_i} \bigl[g_c(x_i) + \alpha - g_{y_i}(x_i)\bigr]_+.
@@ -347,7 +347,7 @@ def regularizer_grad(w, kind="l2"):
 
 
 def regularized(loss_value, w, lam, kind="l2"):
-    r"""The objective of lecture 004, :math:`E(X, Y, w) = C(X, Y, w) + \lambda R(w)`:
+    r"""The objective of Buryak's lecture, :math:`E(X, Y, w) = C(X, Y, w) + \lambda R(w)`:
     the data term ``loss_value`` plus ``lam`` times :func:`regularizer`."""
     return float(loss_value) + lam * regularizer(w, kind)
 

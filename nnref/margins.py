@@ -1,4 +1,4 @@
-r"""Margins and margin losses of a linear classifier (lecture 000).
+r"""Margins and margin losses of a linear classifier (Vorontsov's lecture).
 
 For labels :math:`y \in \{-1, +1\}` and the linear model :math:`a(x, w) = \operatorname{sign}
 \langle w, x\rangle`, the **margin** of object :math:`x_i` is

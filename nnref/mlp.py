@@ -18,7 +18,7 @@ class MLP:
 
     ``params`` holds ``W1, b1, ..., WL, bL``; ``forward`` keeps the caches that
     ``backward`` needs. Weights start uniform on :math:`\\pm 1/\\sqrt{H_{l-1}}`
-    (lecture 000's first heuristic, PyTorch's default for ``nn.Linear``) unless
+    (Vorontsov's lecture's first heuristic, PyTorch's default for ``nn.Linear``) unless
     ``scale`` fixes the standard deviation of a Gaussian start.
     """
 

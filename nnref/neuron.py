@@ -1,10 +1,10 @@
-r"""One neuron: :math:`\hat y(x) = \sigma(\langle x, w\rangle + b)` (lecture 003).
+r"""One neuron: :math:`\hat y(x) = \sigma(\langle x, w\rangle + b)` (Troeshestova's lecture).
 
 With a batch ``X`` of shape ``(n, d)`` (one object per row) the outputs of the neuron
 for all objects at once are :math:`\hat y = \sigma(Xw + b)`, shape ``(n,)``.
 
 Three choices of the activation :math:`\sigma` turn the neuron into three classical
-models (lecture 003):
+models (Troeshestova's lecture):
 
 =====================  ==========================  ==============================
 activation             model                        natural loss
@@ -14,7 +14,7 @@ sigmoid                logistic regression          binary cross-entropy
 :math:`e^z`            Poisson regression           Poisson negative log-likelihood
 =====================  ==========================  ==============================
 
-and the threshold :math:`[z > 0]` gives the McCulloch–Pitts neuron (lecture 000).
+and the threshold :math:`[z > 0]` gives the McCulloch–Pitts neuron (Vorontsov's lecture).
 Training is gradient descent :math:`\theta_t = \theta_{t-1} - \eta \nabla L(\theta_{t-1})`
 with :math:`\theta = (w, b)`.
 """
@@ -41,7 +41,7 @@ def neuron(X, w, b, sigma="identity"):
 
 
 def mcculloch_pitts(X, w, w0):
-    r"""McCulloch–Pitts neuron with the lecture's threshold convention (lecture 000):
+    r"""McCulloch–Pitts neuron with the lecture's threshold convention (Vorontsov's lecture):
 
     .. math:: a(x, w) = \Bigl[\sum_{j=1}^d w_j x^j - w_0 > 0\Bigr],
 
@@ -111,7 +111,7 @@ def mse_gradient(X, y, w, b):
 
 
 def mse_gd_step(X, y, w, b, eta):
-    r"""One gradient-descent step of the linear neuron on the MSE (lecture 003):
+    r"""One gradient-descent step of the linear neuron on the MSE (Troeshestova's lecture):
 
     .. math:: \theta_t = \theta_{t-1} - \eta \nabla L(\theta_{t-1}), \qquad \theta = (w, b).
 
@@ -142,7 +142,7 @@ def fit_neuron_gd(X, y, eta, steps, sigma="identity", loss="mse", w=None, b=0.0)
 
 def least_squares(X, y):
     r"""The exact minimiser of the MSE of the linear neuron ("solvable analytically",
-    lecture 003): with :math:`\tilde X = [X, \mathbf 1]`,
+    Troeshestova's lecture): with :math:`\tilde X = [X, \mathbf 1]`,
     :math:`(w, b) = \arg\min \|\tilde X \theta - y\|^2`, the solution of the normal
     equations :math:`\tilde X^\top \tilde X \theta = \tilde X^\top y`. Returns ``(w, b)``.
     """

@@ -7,7 +7,7 @@ float64, defaults included (``tests/test_optim.py`` proves it). Where a lecture 
 a rule differently from PyTorch, the lecture's form is a ``form="lecture"`` option or a
 class of its own, and the docstring says where the two differ.
 
-Notation (lecture 000): :math:`g = \nabla \mathcal{L}_i(w)` is the gradient of the
+Notation (Vorontsov's lecture): :math:`g = \nabla \mathcal{L}_i(w)` is the gradient of the
 current object's (or mini-batch's) loss, :math:`\eta` the learning rate, :math:`k` (or
 :math:`t`) the number of the step, starting at 1; :math:`\odot`, :math:`\oslash`,
 :math:`\sqrt{\cdot}` act element-wise.
@@ -15,13 +15,13 @@ current object's (or mini-batch's) loss, :math:`\eta` the learning rate, :math:`
 Contents:
 
 - steps: :class:`SGD` (PyTorch's, with momentum/Nesterov/weight decay),
-  :class:`PolyakMomentum`, :class:`NAG` (lecture 000's forms), :class:`Adagrad`,
+  :class:`PolyakMomentum`, :class:`NAG` (Vorontsov's lecture's forms), :class:`Adagrad`,
   :class:`RMSprop`, :class:`Adadelta`, :class:`Adam`, :class:`AdamW`, :class:`NAdam`;
 - the gradient: :func:`clip_grad_norm` (PyTorch's), :func:`clip_grad_norm_exact` and
   :func:`clip_by_norm` (the lecture's), :class:`GradientNoise`;
 - the learning rate: :class:`ReduceOnPlateau`, :func:`step_decay`;
 - stopping: :func:`weights_converged`, :func:`gradient_small`, :func:`loss_converged`,
-  :class:`EarlyStopping`, and :func:`running_loss_estimate` (lecture 000's estimate of Q);
+  :class:`EarlyStopping`, and :func:`running_loss_estimate` (Vorontsov's lecture's estimate of Q);
 - steps and trajectories for the graded notebook: :func:`momentum_step`,
   :func:`momentum_run`, :func:`nag_quadratic_run`, :func:`rmsprop_run`, :func:`adam_run`, :func:`adam_fit_mlp`;
 - 2-D test functions for the pictures: :func:`rosenbrock`, :func:`beale`,
@@ -69,7 +69,7 @@ def _steps_taken(state):
 
 
 class SGD(Optimizer):
-    r"""Gradient descent step :math:`w := w - \eta \nabla Q(w)` (lecture 001), with
+    r"""Gradient descent step :math:`w := w - \eta \nabla Q(w)` (the *Deep learning* lecture), with
     PyTorch's options (``torch.optim.SGD``; all defaults 0 give the plain step):
 
     .. math::
@@ -78,7 +78,7 @@ class SGD(Optimizer):
         b &:= \mu b + (1 - \tau) g \quad (b := g \text{ on the first step})\\
         w &:= w - \eta\,(g + \mu b) \text{ if nesterov, else } w := w - \eta\, b.
 
-    With ``dampening`` :math:`\tau = 0` this is lecture 002's momentum
+    With ``dampening`` :math:`\tau = 0` this is Kitov's lecture's momentum
     :math:`\Delta w := \alpha \Delta w - \eta g,\ w := w + \Delta w` with
     :math:`\alpha = \mu`, :math:`\Delta w = -\eta b`. It is Polyak's heavy ball
     written as a sum, not an average: :class:`PolyakMomentum` with
@@ -110,7 +110,7 @@ class SGD(Optimizer):
 
 
 class PolyakMomentum(Optimizer):
-    r"""Momentum as lecture 000 writes it (Polyak, 1964): an exponential moving average
+    r"""Momentum as Vorontsov's lecture writes it (Polyak, 1964): an exponential moving average
     of the gradients over :math:`\approx 1/(1-\gamma)` last steps,
 
     .. math:: v := \gamma v + (1 - \gamma) g, \qquad w := w - \eta v, \qquad v_0 = 0.
@@ -132,7 +132,7 @@ class PolyakMomentum(Optimizer):
 
 
 class NAG(Optimizer):
-    r"""Nesterov's accelerated gradient as lecture 000 writes it (Nesterov, 1983):
+    r"""Nesterov's accelerated gradient as Vorontsov's lecture writes it (Nesterov, 1983):
 
     .. math::
         v := \gamma v + (1 - \gamma)\, \nabla \mathcal{L}_i(w - \eta \gamma v), \qquad
@@ -165,7 +165,7 @@ class NAG(Optimizer):
 
 
 class Adagrad(Optimizer):
-    r"""Adagrad (Duchi et al., 2011; lecture 001), as ``torch.optim.Adagrad``:
+    r"""Adagrad (Duchi et al., 2011; the *Deep learning* lecture), as ``torch.optim.Adagrad``:
 
     .. math::
         \eta_t = \frac{\eta}{1 + (t - 1)\,\delta}, \qquad
@@ -174,7 +174,7 @@ class Adagrad(Optimizer):
 
     with :math:`G_0` = ``initial_accumulator_value``, :math:`\delta` = ``lr_decay``
     and PyTorch's defaults :math:`\eta = 10^{-2}`, :math:`\varepsilon = 10^{-10}`.
-    Lecture 001 puts :math:`\varepsilon` under the root, :math:`\sqrt{G + \varepsilon}`:
+    The *Deep learning* lecture puts :math:`\varepsilon` under the root, :math:`\sqrt{G + \varepsilon}`:
     that is ``eps_inside_sqrt=True``.
     """
 
@@ -201,7 +201,7 @@ def _root(G, eps, inside):
 
 
 class RMSprop(Optimizer):
-    r"""RMSProp (Tieleman & Hinton, 2012; lecture 000), as ``torch.optim.RMSprop``:
+    r"""RMSProp (Tieleman & Hinton, 2012; Vorontsov's lecture), as ``torch.optim.RMSprop``:
 
     .. math::
         G := \alpha G + (1 - \alpha)\, g \odot g, \qquad
@@ -209,8 +209,8 @@ class RMSprop(Optimizer):
 
     a moving average of squared gradients over :math:`\approx 1/(1-\alpha)` steps;
     PyTorch's defaults :math:`\eta = 10^{-2}`, :math:`\alpha = 0.99`,
-    :math:`\varepsilon = 10^{-8}`. Lecture 000 and PyTorch put :math:`\varepsilon`
-    outside the root; lecture 001 writes :math:`\sqrt{G + \varepsilon}`
+    :math:`\varepsilon = 10^{-8}`. Vorontsov's lecture and PyTorch put :math:`\varepsilon`
+    outside the root; the *Deep learning* lecture writes :math:`\sqrt{G + \varepsilon}`
     (``eps_inside_sqrt=True``). PyTorch's options: ``centered`` divides by the
     estimated standard deviation :math:`\sqrt{G - \bar g^2}` with
     :math:`\bar g := \alpha \bar g + (1-\alpha) g`; ``momentum`` :math:`\mu` keeps
@@ -254,7 +254,7 @@ class Adadelta(Optimizer):
 
     with PyTorch's defaults :math:`\eta = 1`, :math:`\rho = 0.9`,
     :math:`\varepsilon = 10^{-6}` (Zeiler's :math:`\mathrm{RMS}[x] = \sqrt{E[x^2] + \varepsilon}`;
-    his paper has no :math:`\eta`, i.e. :math:`\eta = 1`). Lecture 000 (with
+    his paper has no :math:`\eta`, i.e. :math:`\eta = 1`). Vorontsov's lecture (with
     :math:`\alpha = \rho`) writes :math:`\delta := g \odot (\sqrt{\Delta} + \varepsilon)
     \oslash (\sqrt{G} + \varepsilon)`: ``form="lecture"``. With :math:`\Delta_0 = 0` the
     lecture's first steps are :math:`\varepsilon/\sqrt{\varepsilon} = \sqrt{\varepsilon}`
@@ -283,7 +283,7 @@ class Adadelta(Optimizer):
 
 
 class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015; lecture 000) = momentum + RMSProp, as ``torch.optim.Adam``:
+    r"""Adam (Kingma & Ba, 2015; Vorontsov's lecture) = momentum + RMSProp, as ``torch.optim.Adam``:
 
     .. math::
         v &:= \beta_1 v + (1 - \beta_1)\, g, & \hat v &:= v / (1 - \beta_1^k),\\
@@ -291,8 +291,8 @@ class Adam(Optimizer):
         w &:= w - \eta\, \hat v \oslash \bigl(\sqrt{\hat G} + \varepsilon\bigr),
 
     defaults :math:`\eta = 10^{-3}`, :math:`\beta_1 = 0.9`, :math:`\beta_2 = 0.999`,
-    :math:`\varepsilon = 10^{-8}`. Lecture 000 calls :math:`\beta_1` :math:`\gamma` and
-    :math:`\beta_2` :math:`\alpha`, and its slide prints :math:`\odot` where the division
+    :math:`\varepsilon = 10^{-8}`. Vorontsov's lecture calls :math:`\beta_1` :math:`\gamma` and
+    :math:`\beta_2` :math:`\alpha`, and its formula prints :math:`\odot` where the division
     :math:`\oslash` belongs. The bias correction undoes the start :math:`v_0 = G_0 = 0`:
     for a constant gradient, :math:`v_k = (1 - \beta_1^k) g` and :math:`\hat v_k = g`.
     ``bias_correction=False`` drops it (for the demonstrations, not for use).
@@ -362,13 +362,13 @@ class NAdam(Optimizer):
              \oslash \bigl(\sqrt{\hat G} + \varepsilon\bigr),
 
     defaults :math:`\eta = 2\cdot 10^{-3}`, :math:`\beta = (0.9, 0.999)`,
-    :math:`\varepsilon = 10^{-8}`. ``form="lecture"`` is lecture 000's rule with a
+    :math:`\varepsilon = 10^{-8}`. ``form="lecture"`` is Vorontsov's lecture's rule with a
     constant :math:`\gamma = \beta_1` (Dozat's simplified form) and Adam's :math:`\hat v`:
 
     .. math:: w := w - \eta\Bigl(\gamma \hat v + \frac{1 - \gamma}{1 - \gamma^k}\, g\Bigr)
               \oslash \bigl(\sqrt{\hat G} + \varepsilon\bigr)
 
-    (the slide prints :math:`\odot` for the division). ``weight_decay`` adds
+    (the lecture prints :math:`\odot` for the division). ``weight_decay`` adds
     :math:`\lambda w` to the gradient or, with ``decoupled_weight_decay``, shrinks
     :math:`w := (1 - \eta\lambda) w` first, as in PyTorch.
 
@@ -423,7 +423,7 @@ def global_norm(arrays):
 
 
 def clip_grad_norm(grads, theta):
-    r"""Gradient clipping by the global norm (Pascanu et al., 2013; lecture 000):
+    r"""Gradient clipping by the global norm (Pascanu et al., 2013; Vorontsov's lecture):
 
     .. math:: \text{if } \|g\| > \theta:\ g := g\,\theta / \|g\|,
 
@@ -440,7 +440,7 @@ def clip_grad_norm(grads, theta):
 
 
 def clip_by_norm(g, theta):
-    r"""Lecture 000's clipping rule for one gradient array, as a new array:
+    r"""Vorontsov's lecture's clipping rule for one gradient array, as a new array:
     :math:`g\,\theta / \|g\|` if :math:`\|g\| > \theta`, else :math:`g` unchanged (a
     gradient whose norm equals :math:`\theta` included). :math:`\|g\|` is the Euclidean norm of
     all entries."""
@@ -450,7 +450,7 @@ def clip_by_norm(g, theta):
 
 
 def clip_grad_norm_exact(grads, theta):
-    r"""Lecture 000's clipping rule exactly, without PyTorch's :math:`10^{-6}`:
+    r"""Vorontsov's lecture's clipping rule exactly, without PyTorch's :math:`10^{-6}`:
 
     .. math:: \text{if } \|g\| > \theta:\ g := g\,\theta / \|g\|,
 
@@ -466,7 +466,7 @@ def clip_grad_norm_exact(grads, theta):
 
 
 class GradientNoise:
-    r"""Annealed Gaussian gradient noise (Neelakantan et al., 2015; lecture 004):
+    r"""Annealed Gaussian gradient noise (Neelakantan et al., 2015; Buryak's lecture):
 
     .. math:: g := g + \mathcal N(0, \sigma_t^2), \qquad \sigma_t^2 = \frac{\eta}{(1 + t)^\gamma},
 
@@ -494,7 +494,7 @@ class GradientNoise:
 
 
 class ReduceOnPlateau:
-    r"""Lower the learning rate when the monitored loss stops improving (lecture 002:
+    r"""Lower the learning rate when the monitored loss stops improving (Kitov's lecture:
     "take a constant step and decrease it once the loss levels off"), as
     ``torch.optim.lr_scheduler.ReduceLROnPlateau``.
 
@@ -562,7 +562,7 @@ def _norm(x):
 
 
 def weights_converged(w_new, w_old, eps):
-    r"""Lecture 001's first stopping rule :math:`\|w^t - w^{t-1}\| < \varepsilon`
+    r"""The *Deep learning* lecture's first stopping rule :math:`\|w^t - w^{t-1}\| < \varepsilon`
     (arrays, or dicts of arrays with the same keys)."""
     if isinstance(w_new, dict):
         return global_norm({k: w_new[k] - w_old[k] for k in w_new}) < eps
@@ -570,18 +570,18 @@ def weights_converged(w_new, w_old, eps):
 
 
 def gradient_small(grads, eps):
-    r"""Lecture 001's second stopping rule :math:`\|\nabla Q(w^t)\| < \varepsilon`."""
+    r"""The *Deep learning* lecture's second stopping rule :math:`\|\nabla Q(w^t)\| < \varepsilon`."""
     return _norm(grads) < eps
 
 
 def loss_converged(loss_new, loss_old, eps):
-    r"""Lecture 002's rule :math:`|Q(w^{t+1}) - Q(w^t)| < \varepsilon`."""
+    r"""Kitov's lecture's rule :math:`|Q(w^{t+1}) - Q(w^t)| < \varepsilon`."""
     return abs(loss_new - loss_old) < eps
 
 
 class EarlyStopping:
     r"""Stop when the validation loss has not improved for ``patience`` epochs
-    (lecture 001: "stop when the error on held-out data stops decreasing").
+    (the *Deep learning* lecture: "stop when the error on held-out data stops decreasing").
 
     ``stopper(loss)`` records one epoch and returns ``True`` when it is time to stop;
     ``best_epoch`` (counted from 0) is the epoch whose weights to keep.
@@ -599,7 +599,7 @@ class EarlyStopping:
 
 
 def running_loss_estimate(Q, L_i, lam):
-    r"""Lecture 000's estimate of the functional during SG,
+    r"""Vorontsov's lecture's estimate of the functional during SG,
     :math:`Q := (1 - \lambda) Q + \lambda \mathcal{L}_i`: an exponential moving average
     of the last :math:`\approx 1/\lambda` objects' losses, free to compute (each
     :math:`\mathcal{L}_i` is known from the gradient step)."""
@@ -639,7 +639,7 @@ def momentum_step(w, g, v, eta=0.1, gamma=0.9):
 
 
 def nag_quadratic_run(w0, A, eta=0.1, gamma=0.9, steps=50):
-    r"""Trajectory of :class:`NAG` (lecture 000's form) on the quadratic
+    r"""Trajectory of :class:`NAG` (Vorontsov's lecture's form) on the quadratic
     :math:`f(w) = \tfrac12 w^\top A w`, whose gradient :math:`A w` is taken at the look-ahead
     point :math:`w - \eta\gamma v`. Returns :math:`w_0, \dots, w_{\text{steps}}`, shape
     (steps + 1, d)."""
