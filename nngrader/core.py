@@ -1,5 +1,6 @@
 """Grade one submission: repair, run in the sandbox, compare in this (clean) process."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -10,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from nncheck import grading as G
 from nncheck.compare import CheckFailed
 
-from .submission import match, pick_notebook, read_notebook
+from .submission import BIG_NOTEBOOK, BIG_READ, match, pick_notebook, read_notebook
 
 GRADED, FLAGGED, PERSON, MISSING = "graded", "graded with flags", "needs a person", "no submission"
 
@@ -98,7 +99,9 @@ def grade_submission(sub, assignment, sandbox, *, slot=0, seed=None, max_restart
         r.reasons += flags
         return r
     try:
-        cells, fatal = read_notebook(lambda: sub.read(name))   # no copy kept (memory)
+        big = sub.size(name) > BIG_NOTEBOOK
+        with BIG_READ if big else contextlib.nullcontext():   # the grader's memory
+            cells, fatal = read_notebook(lambda: sub.read(name))   # no copy kept
     except OSError as e:
         return empty_result(sub, assignment, PERSON, f"the notebook {name!r} cannot be read "
                             f"({type(e).__name__})", sandbox.mode)

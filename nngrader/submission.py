@@ -30,6 +30,8 @@ MAX_CANDIDATES = 20               # notebooks looked at per submission
 MAX_CELLS = 5000                  # code cells per notebook
 MAX_JSON_TOKENS = 2_000_000       # ',' and ':' in a notebook's JSON (bounds parsing memory)
 MAX_SOURCE = 20 << 20             # characters of code per notebook
+BIG_NOTEBOOK = 8 << 20           # notebooks larger than this are parsed one at a time
+BIG_READ = __import__("threading").Semaphore(1)   # (parsing costs ~3x the file in memory)
 LITTER = {"__MACOSX", ".DS_Store", ".ipynb_checkpoints", ".git", "Thumbs.db", "desktop.ini"}
 NBGRADER_DIRS = {"autograded", "feedback", "source", "release", "exchange", "nngraded",
                  "gradebook.db", "nbgrader_config.py", "solutions", "exercises"}
