@@ -330,3 +330,32 @@ def test_nnref_wheel_is_offered(site):
     assert re.search(r'href="[^"]*nnref-[^"]*\.whl"', readers), "readers' page offers no wheel"
     with zipfile.ZipFile(wheels[0]) as z:
         assert "nnref/__init__.py" in z.namelist()
+
+
+def test_every_local_link_resolves(site):
+    """Every local href and src of every page (pages, downloads, wheels, the kit) exists."""
+    missing = []
+    for f in sorted(site.rglob("*.html")):
+        if "_static" in f.parts or "_sources" in f.parts:
+            continue
+        html = f.read_text(errors="replace")
+        for value in re.findall(r'\s(?:href|src)="([^"]*)"', html):
+            target = value.split("#")[0].split("?")[0]
+            if not target or re.match(r"[a-z][a-z0-9+.-]*:|//", target):
+                continue   # same-page anchors, remote links, data: and mailto: URIs
+            if not (f.parent / target).exists():
+                missing.append(f"{f.relative_to(site)} -> {target}")
+    assert not missing, "local links to nothing:\n" + "\n".join(sorted(set(missing))[:30])
+
+
+def test_student_kit_is_offered_without_the_answer_key(site):
+    students = (site / "book" / "students.html").read_text()
+    link = re.search(r'href="([^"]*nncourse-student-kit\.zip)"', students)
+    assert link, "the students' page offers no kit"
+    kit = (site / "book" / link.group(1)).resolve()
+    with zipfile.ZipFile(kit) as z:
+        names = z.namelist()
+        assert any(n.endswith(".whl") for n in names) and any(n.endswith(".ipynb") for n in names)
+        assert not any("solutions/" in n or n.split("/")[1:2] == ["nnref"] for n in names), names
+        text = b"".join(z.read(n) for n in names if n.endswith(".ipynb"))
+        assert b"BEGIN HIDDEN TESTS" not in text and b"BEGIN SOLUTION" not in text

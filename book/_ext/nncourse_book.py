@@ -19,7 +19,8 @@ Each piece is a small named step; tests/test_browser.py checks what each one is 
    snippets without raw TeX or toolbar text, no summary fetch over file://).
 6. Figures: the kernels read ``book/matplotlibrc`` (cwd = book/) and an IPython profile made
    at build time that makes inline figures SVG (``_ipython_profile``).
-7. The nnref wheel offered on the readers' page (``_build_nnref_wheel``).
+7. The nnref wheel offered on the readers' page (``_build_nnref_wheel``) and the student kit
+   offered on the students' page (``_build_student_kit``).
 """
 
 import os
@@ -324,6 +325,30 @@ def _build_nnref_wheel(app, exc):
     stamp.write_text(digest.hexdigest())
 
 
+def _build_student_kit(app, exc):
+    """The student kit (student/make_kit.py: released notebooks, the nncheck wheel, pins) in
+    _static/downloads/, for the students' page; rebuilt only when its inputs change."""
+    if exc is not None or app.builder.format != "html":
+        return
+    import hashlib
+    import importlib.util
+    inputs = sorted((ROOT / "exercises").rglob("*.ipynb")) + sorted(
+        p for p in (ROOT / "student").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    inputs.append(ROOT / "requirements-student.txt")
+    digest = hashlib.sha256(b"".join(str(p.relative_to(ROOT)).encode() + p.read_bytes()
+                                     for p in inputs)).hexdigest()
+    dist = Path(app.outdir) / "_static" / "downloads"
+    stamp = dist / ".kit.sha256"
+    if stamp.is_file() and stamp.read_text() == digest and any(dist.glob("*.zip")):
+        return
+    spec = importlib.util.spec_from_file_location("make_kit", ROOT / "student" / "make_kit.py")
+    make_kit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_kit)
+    shutil.rmtree(dist, ignore_errors=True)
+    make_kit.build(dist)
+    stamp.write_text(digest)
+
+
 def _static_path(app):
     app.config.html_static_path.append(str(HERE / "static"))
 
@@ -382,6 +407,7 @@ def setup(app):
     app.connect("build-finished", _copy_mathjax)
     app.connect("build-finished", _finish_site, priority=900)
     app.connect("build-finished", _build_nnref_wheel)
+    app.connect("build-finished", _build_student_kit)
     app.connect("build-finished", _export_notebooks)
     app.add_js_file("nncourse.js")
     app.config.mathjax_path = "mathjax/startup.js"
