@@ -96,6 +96,31 @@ def neuron_gradient(X, y, w, b, sigma="identity", loss="mse"):
     return X.T @ delta, float(np.sum(delta))
 
 
+#: model -> (activation, its natural loss, the constant c of the canonical-link gradient)
+CANONICAL_MODELS = {"linear": ("identity", "mse", 2.0),
+                    "logistic": ("sigmoid", "binary_cross_entropy", 1.0),
+                    "poisson": ("exp", "poisson_nll", 1.0)}
+
+
+def canonical_gradient(X, y, w, b, model):
+    r"""Gradient of a one-neuron model with its natural loss in the residual form that the
+    canonical link gives (linear + MSE, logistic + binary cross-entropy, Poisson + Poisson
+    NLL; Troeshestova's lecture):
+
+    .. math:: \nabla_w L = \frac{c}{n} X^\top (\hat y - y), \qquad
+              \frac{\partial L}{\partial b} = \frac{c}{n} \sum_{i=1}^n (\hat y_i - y_i),
+
+    with :math:`\hat y = \sigma(Xw + b)`, :math:`c = 2` for ``"linear"`` and :math:`c = 1`
+    for ``"logistic"`` and ``"poisson"``. Equal to :func:`neuron_gradient` (the chain rule),
+    and exact where the chain rule loses digits (a saturated sigmoid). Returns ``(dw, db)``.
+    """
+    sigma, _, c = CANONICAL_MODELS[model]
+    X = np.asarray(X, dtype=np.float64)
+    residual = neuron(X, w, b, sigma) - np.asarray(y, dtype=np.float64)
+    n = X.shape[0]
+    return c / n * (X.T @ residual), float(c / n * np.sum(residual))
+
+
 def mse_gradient(X, y, w, b):
     r"""Gradient of :math:`L = \frac1n\sum_i (\hat y_i - y_i)^2` for the linear neuron
     :math:`\hat y = Xw + b`:

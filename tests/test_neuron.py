@@ -212,6 +212,30 @@ def test_canonical_links_share_one_gradient_formula(sigma, loss, scale):
     assert db == pytest.approx(scale / 11 * np.sum(y_hat - y), rel=1e-10)
 
 
+@pytest.mark.parametrize("model, torch_loss, scale", [
+    ("linear", lambda z, y: F.mse_loss(z, y), 1.0),
+    ("logistic", lambda z, y: F.binary_cross_entropy_with_logits(z, y), 1.0),
+    ("logistic", lambda z, y: F.binary_cross_entropy_with_logits(z, y), 300.0),
+    ("poisson", lambda z, y: F.poisson_nll_loss(z, y, log_input=True), 0.5),
+])
+def test_canonical_gradient_matches_torch_autograd_and_the_chain_rule(model, torch_loss, scale):
+    """The residual form (c/n) X^T (y_hat - y) is torch's gradient, also for saturated logits."""
+    rng = np.random.default_rng(5)
+    X, w, b = rng.standard_normal((13, 3)), scale * rng.standard_normal(3), 0.2
+    y = (rng.poisson(1.5, 13) if model == "poisson" else rng.integers(0, 2, 13)).astype(float)
+    if model == "linear":
+        y = rng.standard_normal(13)
+    dw, db = neuron.canonical_gradient(X, y, w, b, model)
+    w_t, b_t = t(w).requires_grad_(), t(b).requires_grad_()
+    torch_loss(t(X) @ w_t + b_t, t(y)).backward()
+    np.testing.assert_allclose(dw, w_t.grad.numpy(), rtol=1e-12, atol=1e-15)
+    assert db == pytest.approx(float(b_t.grad), rel=1e-12, abs=1e-15)
+    if scale == 1.0:
+        sigma, loss, _ = neuron.CANONICAL_MODELS[model]
+        np.testing.assert_allclose(dw, neuron.neuron_gradient(X, y, w, b, sigma, loss)[0],
+                                   rtol=1e-10)
+
+
 def test_fit_logistic_and_poisson_neurons_recover_the_generating_weights():
     rng = np.random.default_rng(4)
     X = rng.uniform(-2, 2, (4000, 1))
