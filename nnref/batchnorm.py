@@ -128,6 +128,19 @@ def batchnorm_train(x, gamma, beta, eps=1e-5):
     return batchnorm_forward(x, gamma, beta, {"mode": "train", "eps": eps})[0]
 
 
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    r"""Evaluation-mode output from the running statistics, each object on its own:
+
+    .. math:: y_{ih} = \gamma_h\,\frac{x_{ih} - \bar\mu_h}{\sqrt{\bar\sigma_h^2 + \varepsilon}} + \beta_h .
+
+    :func:`batchnorm_forward` in ``"eval"`` mode as a pure function (``torch.nn.BatchNorm1d``
+    after ``.eval()``). Shapes: ``x`` (n, d), the others (d,) -> (n, d); any n >= 1.
+    """
+    return batchnorm_forward(x, gamma, beta, {"mode": "eval", "eps": eps,
+                                              "running_mean": np.asarray(running_mean, dtype=np.float64),
+                                              "running_var": np.asarray(running_var, dtype=np.float64)})[0]
+
+
 def batchnorm_train_backward(dout, x, gamma, eps=1e-5):
     r"""``(dx, dgamma, dbeta)`` of training-mode batch normalisation at ``x``, ``gamma``
     for the upstream gradient ``dout``: :func:`batchnorm_backward` as a pure function

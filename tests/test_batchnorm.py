@@ -103,6 +103,23 @@ def test_eval_mode_matches_torch_after_training():
     np.testing.assert_allclose(ours.grads["beta"], dbeta_t, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("n", [1, 7])
+def test_batchnorm_eval_matches_torch_batchnorm1d_in_eval_mode(n):
+    """The pure function of the running statistics is torch's BatchNorm1d after .eval()."""
+    rng = np.random.default_rng(11)
+    d = 4
+    gamma, beta = rng.standard_normal(d), rng.standard_normal(d)
+    layer = torch_bn(gamma, beta, momentum=0.3, eps=1e-3)
+    for _ in range(3):                                 # running statistics away from 0 and 1
+        layer(torch.from_numpy(rng.normal(2.0, 3.0, (8, d))))
+    layer.eval()
+    x = rng.normal(2.0, 3.0, (n, d))
+    expected = layer(torch.from_numpy(x)).detach().numpy()
+    got = bn.batchnorm_eval(x, gamma, beta, layer.running_mean.numpy(), layer.running_var.numpy(),
+                            eps=1e-3)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
 def test_eval_mode_leaves_running_statistics_alone():
     layer = BatchNorm1d(3)
     layer.forward(np.arange(12.0).reshape(4, 3))
