@@ -786,6 +786,11 @@ class Sandbox:
             if os.path.exists(f):
                 args += ["--ro-bind", f, f]
         made = {Path("/"), Path("/usr")}
+        if area is not None:   # the run's /home and /tmp first: a bind below /tmp (a venv or a
+            # course checkout in /tmp) is mounted on top of it, not hidden by it
+            args += ["--perms", "0755", "--dir", "/home",
+                     "--bind", str(area.home), "/home/student", "--bind", str(area.tmp), "/tmp"]
+            made |= {Path("/home"), Path("/home/student"), Path("/tmp")}
         for b in self._binds():
             for parent in reversed(b.parents):
                 if parent not in made:
@@ -797,9 +802,7 @@ class Sandbox:
             if any(h == b or b in h.parents for b in self._binds()):
                 args += (["--tmpfs", str(h)] if h.is_dir() else ["--ro-bind", "/dev/null", str(h)])
         if area is not None:
-            args += ["--perms", "0755", "--dir", "/home",
-                     "--bind", str(area.home), "/home/student", "--chdir", "/home/student",
-                     "--bind", str(area.tmp), "/tmp"]
+            args += ["--chdir", "/home/student"]
         else:   # a zygote: each child mounts its own /home (and /tmp inside it)
             args += ["--perms", "0755", "--dir", "/home", "--perms", "0700", "--dir", "/tmp",
                      "--chdir", "/"]

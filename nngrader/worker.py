@@ -274,6 +274,18 @@ def _collect(shell, G, call):
 
 _CLONE_NEWNS, _CLONE_NEWIPC = 0x00020000, 0x08000000
 _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 2, 4, 0x1000, 0x4000, 0x40000
+_MS_RDONLY, _MS_REMOUNT = 1, 32
+
+
+def _paths_below_tmp():
+    """The read-only binds of the sandbox that lie below /tmp: the Python install, the venv
+    and nncheck (the same set as the sandbox's binds), outermost first, nested ones left out."""
+    import nncheck
+    paths = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix,
+                                           os.path.dirname(nncheck.__file__))}
+    below = sorted((p for p in paths if p.startswith("/tmp/")), key=len)
+    return [p for i, p in enumerate(below)
+            if not any(p.startswith(q + "/") for q in below[:i])]
 
 
 def _warm():
@@ -307,7 +319,16 @@ def _child(job, chan_fd, out_fd, libc):
         os.mkdir(d, 0o700)
         if uid is not None:
             os.chown(d, uid, uid)
+    keep = _paths_below_tmp()   # the interpreter or nncheck may live below /tmp (CI's clone)
+    held = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in keep]
     check(libc.mount(b"/home/.tmp", b"/tmp", None, _MS_BIND, None), "bind /tmp")
+    for p, fd in zip(keep, held):   # mounted again on top of the fresh /tmp, read-only
+        os.makedirs(p, exist_ok=True)
+        check(libc.mount(f"/proc/self/fd/{fd}".encode(), p.encode(), None, _MS_BIND | _MS_REC,
+                         None), f"bind {p}")
+        check(libc.mount(None, p.encode(), None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY, None),
+              f"read-only {p}")
+        os.close(fd)
     import base64
     for name, data in job.pop("files", []):
         path = os.path.join("/home/student", os.path.basename(name))
