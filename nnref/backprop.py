@@ -280,6 +280,43 @@ def chain_gradient_norms(depth, width, activation="tanh", gain=3**-0.5, n=64, se
     return np.array([np.linalg.norm(grads[f"W{l}"]) for l in range(1, depth + 1)])
 
 
+def deep_tanh_backward(X, y, W, b):
+    r"""Gradients of the deep tanh net of Troeshestova's lecture, problem 2, with the MSE
+    :math:`L = \frac1n \sum_i \|\hat y_i - y_i\|^2`:
+
+    .. math:: A_0 = X,\quad Z_i = A_{i-1}W_i + \mathbf{1}b_i^\top,\quad A_i = \tanh Z_i,
+              \quad \hat y = A_N,
+
+    .. math:: \Delta_N = \tfrac2n(\hat y - y) \odot \tanh'(Z_N),\quad
+              \Delta_i = \bigl(\Delta_{i+1} W_{i+1}^\top\bigr) \odot \tanh'(Z_i),\quad
+              \frac{\partial L}{\partial W_i} = A_{i-1}^\top \Delta_i,\quad
+              \frac{\partial L}{\partial X} = \Delta_1 W_1^\top .
+
+    Shapes: ``X``, ``y`` (n, d); ``W`` (N, d, d), layer :math:`i` is ``W[i - 1]``; ``b`` (N, d).
+    Returns ``(dW, dX)`` of shapes (N, d, d) and (n, d).
+    """
+    X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    W, b = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    A, Z = [X], []
+    for W_i, b_i in zip(W, b):
+        Z.append(A[-1] @ W_i + b_i)
+        A.append(np.tanh(Z[-1]))
+    delta = losses.mse_grad(A[-1], y) * activations.tanh_prime(Z[-1])
+    dW = np.empty_like(W)
+    for i in range(len(W) - 1, -1, -1):
+        dW[i] = A[i].T @ delta
+        dX = delta @ W[i].T
+        if i > 0:
+            delta = dX * activations.tanh_prime(Z[i - 1])
+    return dW, dX
+
+
+def deep_tanh_grad_norms(X, y, W, b):
+    r"""The board problem's quantity: :math:`\|\partial L/\partial W_i\|_F` for every layer
+    :math:`i = 1, \dots, N` of :func:`deep_tanh_backward`, shape (N,)."""
+    return np.linalg.norm(deep_tanh_backward(X, y, W, b)[0], axis=(1, 2))
+
+
 def neuron_chain_forward(x, w, b, activation="sigmoid"):
     r"""A chain of single neurons (Buryak's lecture): :math:`a_0 = x`,
     :math:`z_j = w_j a_{j-1} + b_j`, :math:`a_j = \sigma(z_j)`. Returns ``(z, a)``, each of

@@ -373,3 +373,25 @@ def test_naive_work_grows_exponentially_backprop_work_linearly():
     assert np.all(np.diff(backprop, 2) == 0)                 # linear in depth
     assert np.all(naive[1:] / naive[:-1] > 2)                # more than doubles per layer
     assert naive[-1] > 100 * backprop[-1]
+
+
+@pytest.mark.parametrize("N, d, n, scale", [(1, 2, 3, 1.0), (5, 3, 4, 1.0), (100, 6, 8, 0.6)])
+def test_deep_tanh_backward_matches_torch_autograd(N, d, n, scale):
+    """Troeshestova's problem 2: dL/dW_i and dL/dX of an N-layer tanh net, against autograd;
+    in the 100-layer net the first layer's gradient norm matches even where it has vanished."""
+    rng = np.random.default_rng(N)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal((n, d))
+    W, b = scale * rng.standard_normal((N, d, d)) / np.sqrt(d), 0.1 * rng.standard_normal((N, d))
+    dW, dX = bp.deep_tanh_backward(X, y, W, b)
+    Xt, Wt = torch.tensor(X, requires_grad=True), torch.tensor(W, requires_grad=True)
+    A = Xt
+    for i in range(N):
+        A = torch.tanh(A @ Wt[i] + torch.from_numpy(b[i]))
+    (((A - torch.from_numpy(y)) ** 2).sum() / n).backward()
+    norms = np.linalg.norm(Wt.grad.numpy(), axis=(1, 2))
+    np.testing.assert_allclose(bp.deep_tanh_grad_norms(X, y, W, b), norms, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(dX, Xt.grad.numpy(), rtol=1e-9, atol=1e-14 * np.abs(dX).max())
+    if N == 100:
+        assert norms[0] < 1e-3 * norms[-1]
+    else:
+        np.testing.assert_allclose(dW, Wt.grad.numpy(), rtol=1e-9, atol=1e-15)
