@@ -17,35 +17,30 @@ all: book exercises
 
 setup: $(VENV)/.installed sandbox postgres browser
 
-# The class grader (nngrader) runs each submission in a bubblewrap sandbox. As root with
-# apt-get (CI, fresh machines) it is installed here; elsewhere nngrader warns and degrades.
-sandbox:
-	@command -v bwrap >/dev/null || { \
+# Debian packages the project needs, installed as root with apt-get (CI, fresh machines);
+# elsewhere a loud WARNING says what is skipped.
+#   $(call debian,CHECK-COMMAND,PACKAGES,WARNING)   (no commas inside the arguments)
+define debian
+	@$(1) >/dev/null 2>&1 || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends $(2) >/dev/null; \
 		else \
-			echo "WARNING: bubblewrap (bwrap) is missing: nngrader falls back to a weaker sandbox"; \
+			echo "WARNING: $(3)"; \
 		fi; }
+endef
 
-# The PostgreSQL gradebook is tested against a server the tests start (initdb, pg_ctl):
-# Debian's postgresql package, installed here as root; elsewhere those tests are skipped.
+# The class grader (nngrader) runs each submission in a bubblewrap sandbox.
+sandbox:
+	$(call debian,command -v bwrap,bubblewrap,bubblewrap (bwrap) is missing: nngrader falls back to a weaker sandbox)
+
+# The PostgreSQL gradebook is tested against a server the tests start (initdb and pg_ctl).
 postgres:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; \
-		else \
-			echo "WARNING: PostgreSQL (initdb, pg_ctl) is missing: the PostgreSQL gradebook tests are SKIPPED"; \
-		fi; }
+	$(call debian,ls /usr/lib/postgresql/*/bin/initdb,postgresql,PostgreSQL (initdb and pg_ctl) is missing: the PostgreSQL gradebook tests are SKIPPED)
 
 # The browser suite (tests/test_browser.py: the built site on desktop and phone) drives Debian's
-# Chromium, installed here as root (with DejaVu fonts for figure text); elsewhere it is skipped.
+# Chromium (with DejaVu fonts for figure text).
 browser:
-	@command -v chromium >/dev/null || { \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null; \
-		else \
-			echo "WARNING: chromium is missing: tests/test_browser.py (the rendered book in a browser) is SKIPPED"; \
-		fi; }
+	$(call debian,command -v chromium,chromium fonts-dejavu-core,chromium is missing: tests/test_browser.py (the rendered book in a browser) is SKIPPED)
 
 $(VENV)/.installed: requirements.txt pyproject.toml student/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
