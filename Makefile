@@ -61,7 +61,7 @@ exercises: setup
 	done
 
 test: setup
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=15
 
 clean:
 	rm -rf _build gradebook.db
