@@ -475,10 +475,11 @@ def _descendants(pid):
     return out
 
 
-def _uid_of(pid):
+def _status_field(pid, field):
+    """The first number of a field ("Uid", "PPid") of /proc/<pid>/status, or None."""
     try:
         for line in open(f"/proc/{pid}/status"):
-            if line.startswith("Uid:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
@@ -609,7 +610,7 @@ class Zygote:
                     (d / "cgroup.procs").write_text(str(self.pid))
         if not msg or "forked" not in msg:
             raise RuntimeError("the zygote did not fork")
-        kids = [q for q in _descendants(self.pid) if _ppid(q) == self.pid]
+        kids = [q for q in _descendants(self.pid) if _status_field(q, "PPid") == self.pid]
         return kids[0] if kids else None
 
     def close(self):
@@ -679,16 +680,6 @@ def _exe(pid):
         return os.path.realpath(f"/proc/{pid}/exe")
     except OSError:
         return None
-
-
-def _ppid(pid):
-    try:
-        for line in open(f"/proc/{pid}/status"):
-            if line.startswith("PPid:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
 
 
 _ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
@@ -924,7 +915,7 @@ class Sandbox:
         """KeyboardInterrupt in the notebook (SIGINT to the submission's own processes)."""
         pids = self.cgroups.pids(cg) if cg else [proc.pid] + _descendants(proc.pid)
         for pid in pids:
-            if uid is None or _uid_of(pid) == uid:
+            if uid is None or _status_field(pid, "Uid") == uid:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGINT)
 
